@@ -1,0 +1,131 @@
+"""Scripting API: populate scenes from Python, blocking, no timers and no add-on registration needed.
+
+Works inside Blender (`blender -b -P script.py`, the Python console) and with the `bpy` module from
+PyPI. With the installed extension, import it as `bl_ext.user_default.voxel_diffusion.api`; from a
+source checkout, put the repository root on sys.path and `from blender_addon import api`.
+
+    from blender_addon import api
+    objs = api.generate_objects([("chair", 1), ("table", 7)], style="cubes", size=1.5)
+    api.populate_grid(["chair", "lamp"], seeds=[0, 1, 2], spacing=2.0)
+    api.scatter_on_plane(8, ["chair", "table"], area=(10, 10), min_distance=0.3, seed=3)
+    api.save_blend("/tmp/scene.blend")
+
+Every function talks to the server at host:port (see `python -m server serve`) and raises
+`GenerationError` with a readable message when it is unavailable or refuses a request.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from . import scene_build
+from .generation import GenerationParams, MeshStyle, Sampler
+from .jobs import GenerationError, ServerAddress, check_server, generate_many
+from .layout import footprint_radius, grid_positions, scatter_positions
+from .protocol import DEFAULT_PORT, ServerInfo
+
+__all__ = ["GenerationError", "server_info", "generate_objects", "populate_grid", "scatter_on_plane", "save_blend"]
+
+
+def server_info(host: str = "127.0.0.1", port: int = DEFAULT_PORT, timeout_s: float = 3.0) -> ServerInfo:
+    """What the server runs (model name, class names, resolution). Raises GenerationError."""
+    status = check_server(ServerAddress(host, port, timeout_s))
+    if not status.connected:
+        raise GenerationError(status.reason)
+    return status.info
+
+
+def generate_objects(
+    specs: Sequence[tuple[str, int]],
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    timeout_s: float = 3.0,
+    style: MeshStyle = "smooth",
+    size: float = 1.0,
+    steps: int = 25,
+    sampler: Sampler = "ddim",
+    guidance: float = 3.0,
+    threshold: float = 0.9,
+    location: Sequence[float] = (0.0, 0.0, 0.0),
+    locations: Sequence[Sequence[float]] | None = None,
+    rotations_z: Sequence[float] | None = None,
+    collection: bpy.types.Collection | None = None,
+    scene: bpy.types.Scene | None = None,
+) -> list[bpy.types.Object]:
+    """Generate one object per (class_name, seed) and link them into `collection`.
+
+    Objects are named "<class>_<seed>", carry their parameters (Regenerate/Variation work on them),
+    and stand on `locations[i]`, or in a row along +x from `location` spaced 1.25 * size.
+    `rotations_z`: optional yaw per object in radians. Default collection: "Voxel Diffusion".
+    """
+    scene = scene or bpy.context.scene
+    params = [GenerationParams(class_name=c, seed=int(s), steps=steps, sampler=sampler, guidance=guidance,
+                               mesh_style=style, threshold=threshold, size=size) for c, s in specs]
+    results, model_name = generate_many(ServerAddress(host, port, timeout_s), params)
+    if locations is None:
+        locations = scene_build.row_locations(location, len(results), 1.25 * size)
+    collection = collection or scene_build.voxel_collection(scene)
+    objects = []
+    for i, ((p, mesh), loc) in enumerate(zip(results, locations)):
+        obj = scene_build.build_object(mesh, p, collection=collection, location=loc, model_name=model_name)
+        if rotations_z is not None:
+            obj.rotation_euler.z = rotations_z[i]
+        objects.append(obj)
+    return objects
+
+
+def populate_grid(
+    classes: Sequence[str],
+    seeds: Sequence[int] = (0,),
+    *,
+    spacing: float | None = None,
+    origin: Sequence[float] = (0.0, 0.0, 0.0),
+    size: float = 1.0,
+    **kwargs,
+) -> list[bpy.types.Object]:
+    """One row per class, one column per seed, from `origin` (columns +x, rows -y).
+    `spacing` defaults to 1.5 * size; other keywords as in `generate_objects`."""
+    spacing = 1.5 * size if spacing is None else spacing
+    specs = [(c, s) for c in classes for s in seeds]
+    positions = grid_positions(len(classes), len(seeds), spacing, tuple(origin))
+    return generate_objects(specs, locations=positions, size=size, **kwargs)
+
+
+def scatter_on_plane(
+    n: int,
+    classes: Sequence[str],
+    *,
+    area: tuple[float, float] = (10.0, 10.0),
+    min_distance: float = 0.0,
+    seed: int = 0,
+    center: Sequence[float] = (0.0, 0.0, 0.0),
+    size: float = 1.0,
+    **kwargs,
+) -> list[bpy.types.Object]:
+    """`n` objects of random classes and seeds, randomly turned about z, scattered without overlaps
+    on the plane z = center.z inside `area` (width, height) around `center`.
+
+    Overlap test: each object's footprint lies inside a circle of radius size * sqrt(2) / 2; circles
+    keep `min_distance` apart. Deterministic for a given `seed`. Raises ValueError if they do not fit.
+    """
+    radius = footprint_radius(size)
+    points = scatter_positions(n, area, radius, min_distance, seed)
+    rng = np.random.default_rng(seed + 1)
+    specs = [(classes[int(rng.integers(len(classes)))], int(rng.integers(0, 2**31 - 1))) for _ in range(n)]
+    cx, cy, cz = center
+    locations = [(cx + x, cy + y, cz) for x, y in points]
+    yaw = rng.uniform(0.0, 2 * math.pi, n).tolist()
+    return generate_objects(specs, locations=locations, rotations_z=yaw, size=size, **kwargs)
+
+
+def save_blend(path: str | Path) -> Path:
+    """Save the current file as `path` (folders created). Returns the absolute path."""
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bpy.ops.wm.save_as_mainfile(filepath=str(path))
+    return path

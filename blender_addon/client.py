@@ -1,0 +1,291 @@
+"""Client for the Voxel Diffusion server (bpy-free: works in Blender and in plain scripts).
+
+    with VoxelClient("127.0.0.1", 5557, timeout_s=5) as client:      # hello + version check
+        job = client.submit(GenerateRequest(class_label="chair", count=2, outputs=("voxels", "mesh")))
+        for p in job.progress():
+            print(p.step, "/", p.total)
+        result = job.result()          # GenerateResult, or raises JobFailed / JobCancelled
+
+Timeouts everywhere ("Lazy Pirate"): a request unanswered for `timeout_s` closes and reopens the
+DEALER socket (LINGER 0, same routing id so running jobs survive) and retries, `retries` times,
+then raises ServerUnavailable. While waiting for a job, `timeout_s` of silence triggers such a ping,
+so a dead server surfaces as ServerUnavailable within about (retries + 2) * timeout_s, never a hang.
+
+Threads: one client may be shared (a lock guards the socket), but use either `poll()` (drains every
+job's events; the add-on's worker thread) or the per-job iterators, not both at once.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from threading import RLock
+from typing import Iterator
+
+import zmq
+
+from . import protocol as p
+
+
+class ClientError(Exception):
+    """Base of the client's errors."""
+
+
+class ServerUnavailable(ClientError):
+    """No (working) server answered in time."""
+
+
+class IncompatibleServer(ClientError):
+    """Something answered, but not a server speaking this protocol version."""
+
+
+class JobFailed(ClientError):
+    """The server answered the job with an error (`code`, `message`)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code, self.message = code, message
+
+
+class JobCancelled(ClientError):
+    """The job was cancelled."""
+
+
+SERVER_RESTARTED = "server_restarted"
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """CurveZMQ keys (Z85 bytes): the server's public key and this client's key pair."""
+
+    server_public: bytes
+    public: bytes
+    secret: bytes
+
+    @classmethod
+    def from_files(cls, client_secret_file: str | Path, server_public_file: str | Path) -> CurveKeys:
+        """Read zmq.auth certificate files (see `python -m server keys`)."""
+        import zmq.auth
+
+        public, secret = zmq.auth.load_certificate(client_secret_file)
+        server_public, _ = zmq.auth.load_certificate(server_public_file)
+        if secret is None:
+            raise ValueError(f"{client_secret_file} holds no secret key")
+        return cls(server_public, public, secret)
+
+
+class Job:
+    """A submitted generate request. Events: Accepted, Progress*, then one of GenerateResult,
+    ErrorReply, Cancelled. `state`: queued | running | done | failed | cancelled."""
+
+    def __init__(self, client: VoxelClient, job_id: str, request: p.GenerateRequest):
+        self.client, self.id, self.request = client, job_id, request
+        self.state = "submitted"
+        self.queue_position: int | None = None
+        self.latest: p.Progress | None = None
+        self.terminal: p.Body | None = None
+        self._events: deque[p.Body] = deque()
+
+    @property
+    def done(self) -> bool:
+        return self.terminal is not None
+
+    def _push(self, body: p.Body) -> None:
+        if self.done:
+            return
+        if isinstance(body, p.Accepted):
+            self.state, self.queue_position = "queued", body.queue_position
+        elif isinstance(body, p.Progress):
+            self.state, self.latest = "running", body
+        elif body.TYPE in p.TERMINAL_TYPES:
+            self.terminal = body
+            self.state = {"result": "done", "error": "failed", "cancelled": "cancelled"}[body.TYPE]
+        self._events.append(body)
+
+    def events(self, timeout_s: float | None = None) -> Iterator[p.Body]:
+        """Yield this job's events until (and including) the terminal one. Raises ServerUnavailable
+        if the server dies, TimeoutError after `timeout_s` (None: no overall limit)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            while self._events:
+                body = self._events.popleft()
+                yield body
+                if body.TYPE in p.TERMINAL_TYPES:
+                    return
+            if self.done and not self._events:
+                return
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.id} not finished after {timeout_s} s")
+            self.client._wait_for_events(self)
+
+    def progress(self, timeout_s: float | None = None) -> Iterator[p.Progress]:
+        """Yield Progress events; stops at the terminal event (read it with result())."""
+        for body in self.events(timeout_s):
+            if isinstance(body, p.Progress):
+                yield body
+
+    def result(self, timeout_s: float | None = None) -> p.GenerateResult:
+        """Wait for the end. Raises JobFailed, JobCancelled, ServerUnavailable or TimeoutError."""
+        for _ in self.events(timeout_s):
+            pass
+        if isinstance(self.terminal, p.ErrorReply):
+            raise JobFailed(self.terminal.code, self.terminal.message)
+        if isinstance(self.terminal, p.Cancelled):
+            raise JobCancelled(f"job {self.id} was cancelled")
+        return self.terminal
+
+    def cancel(self) -> None:
+        """Ask the server to cancel; the job still ends with its terminal event (usually Cancelled)."""
+        if not self.done:
+            self.client._send(p.Message(p.Cancel(job_id=self.id)))
+
+
+class VoxelClient:
+    def __init__(self, host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, timeout_s: float = 5.0,
+                 retries: int = 2, curve: CurveKeys | None = None, name: str = "voxel-client",
+                 max_message_bytes: int = p.DEFAULT_MAX_MESSAGE_BYTES):
+        self.address = f"tcp://{host}:{port}"
+        self.timeout_s, self.retries, self.curve, self.name = timeout_s, retries, curve, name
+        self.max_message_bytes = max_message_bytes
+        self.info: p.ServerInfo | None = None
+        self._identity = uuid.uuid4().bytes
+        self._context = zmq.Context()
+        self._lock = RLock()
+        self._jobs: dict[str, Job] = {}
+        self._replies: dict[str, p.Message] = {}
+        self._last_heard = time.monotonic()
+        self._socket: zmq.Socket | None = None
+        self._open()
+
+    # ------------------------------------------------------------------ connection
+    def _open(self) -> None:
+        sock = self._context.socket(zmq.DEALER)
+        sock.linger = 0
+        sock.routing_id = self._identity
+        sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
+        if self.curve is not None:
+            sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = (
+                self.curve.server_public, self.curve.public, self.curve.secret)
+        sock.connect(self.address)
+        self._socket = sock
+
+    def _reopen(self) -> None:
+        self._socket.close(linger=0)
+        self._open()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close(linger=0)
+                self._socket = None
+            self._context.term()
+
+    def __enter__(self) -> VoxelClient:
+        self.hello()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ wire
+    def _send(self, msg: p.Message) -> None:
+        with self._lock:
+            try:
+                self._socket.send_multipart(p.encode(msg), flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:  # no connection and the pipe is full: the server is not there
+                raise ServerUnavailable(f"cannot send to {self.address}: no server connected") from None
+
+    def _pump(self, timeout_ms: int) -> None:
+        """Receive whatever arrives within timeout_ms (then everything already waiting) and route it."""
+        with self._lock:
+            if not self._socket.poll(max(0, timeout_ms)):
+                return
+            while self._socket.poll(0):
+                frames = self._socket.recv_multipart(copy=False)
+                self._last_heard = time.monotonic()
+                try:
+                    msg = p.decode(frames, self.max_message_bytes)
+                except p.ProtocolError as e:
+                    if e.code == p.BAD_VERSION:
+                        raise IncompatibleServer(e.message) from None
+                    continue  # an undecodable reply cannot be routed: drop it
+                job = self._jobs.get(msg.parent_id)
+                if job is not None:
+                    job._push(msg.body)
+                    if job.done:
+                        del self._jobs[job.id]
+                elif msg.parent_id is not None:
+                    self._replies[msg.parent_id] = msg
+
+    def _request(self, body: p.Body) -> p.Message:
+        """Send a request and wait for its direct reply (Lazy Pirate: reopen and resend on timeout)."""
+        for _ in range(self.retries + 1):
+            msg = p.Message(body)
+            with self._lock:
+                self._send(msg)
+                deadline = time.monotonic() + self.timeout_s
+                while (left := deadline - time.monotonic()) > 0:
+                    self._pump(int(left * 1000) + 1)
+                    if msg.msg_id in self._replies:
+                        return self._replies.pop(msg.msg_id)
+                self._reopen()
+        raise ServerUnavailable(
+            f"no Voxel Diffusion server answered at {self.address} ({self.retries + 1} tries of {self.timeout_s} s). "
+            "Start one with `python -m server serve --checkpoint CKPT`, check host and port"
+            + (", and check that the server knows this client's CurveZMQ key" if self.curve else "") + ".")
+
+    # ------------------------------------------------------------------ API
+    def hello(self) -> p.ServerInfo:
+        """Connect: ask the server what it is and check the protocol version."""
+        reply = self._request(p.Hello(client=self.name)).body
+        if isinstance(reply, p.ErrorReply):
+            raise IncompatibleServer(reply.message) if reply.code == p.BAD_VERSION else JobFailed(reply.code,
+                                                                                                   reply.message)
+        if not isinstance(reply, p.ServerInfo) or reply.protocol_version.split(".")[0] != str(p.PROTOCOL_MAJOR):
+            raise IncompatibleServer(f"{self.address} answered hello with {reply!r}, not protocol "
+                                     f"{p.PROTOCOL_VERSION} info: update the add-on or the server")
+        self.info = reply
+        return reply
+
+    def ping(self) -> float:
+        """Round trip in seconds. Fails this client's jobs if the server has restarted meanwhile."""
+        t0 = time.perf_counter()
+        reply = self._request(p.Ping()).body
+        rtt = time.perf_counter() - t0
+        if isinstance(reply, p.Pong) and self.info is not None and reply.instance_id != self.info.instance_id:
+            for job in list(self._jobs.values()):
+                job._push(p.ErrorReply(SERVER_RESTARTED, "the server restarted and lost this job; submit it again"))
+            self._jobs.clear()
+            self.info = None
+        return rtt
+
+    def submit(self, request: p.GenerateRequest) -> Job:
+        """Send a generate request (connecting first if needed); returns at once."""
+        if self.info is None:
+            self.hello()
+        msg = p.Message(request)
+        job = Job(self, msg.msg_id, request)
+        with self._lock:
+            self._jobs[job.id] = job
+            self._send(msg)
+        return job
+
+    def poll(self, timeout_ms: int = 0) -> list[tuple[Job, p.Body]]:
+        """Non-blocking drain (waits at most timeout_ms): every job event received, in order."""
+        with self._lock:
+            jobs = list(self._jobs.values())
+            self._pump(timeout_ms)
+            events = []
+            for job in jobs + [j for j in self._jobs.values() if j not in jobs]:
+                events += [(job, job._events.popleft()) for _ in range(len(job._events))]
+            return events
+
+    def _wait_for_events(self, job: Job) -> None:
+        """Block until `job` has an event, pinging the server after timeout_s of silence."""
+        deadline = time.monotonic() + 0.1
+        while not job._events and not job.done and time.monotonic() < deadline:
+            self._pump(20)
+        if not job._events and time.monotonic() - self._last_heard > self.timeout_s:
+            self.ping()

@@ -1,0 +1,268 @@
+"""Talking to the server off Blender's main thread (bpy-free).
+
+`run_generation` is the blocking path (scripts, `blender -b`, the API). `BackgroundJob` runs the same
+function on a worker thread and posts events to a `queue.Queue`, which the add-on drains from a
+`bpy.app.timers` callback on the main thread; bpy is never touched here. `ServerMonitor` keeps a
+readable server status fresh for the panel.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import meshing
+from .client import ClientError, VoxelClient
+from .generation import GenerationParams
+from .meshing import MeshArrays
+from .protocol import Cancelled, ErrorReply, GenerateRequest, GenerateResult, MeshData, Progress, ServerInfo
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    step: int
+    total: int
+
+    @property
+    def fraction(self) -> float:
+        return self.step / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class JobDone:
+    """One (params, mesh) per generated object, in seed order."""
+
+    objects: tuple[tuple[GenerationParams, MeshArrays], ...]
+    model_name: str
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    message: str
+
+
+@dataclass(frozen=True)
+class JobCancelled:
+    pass
+
+
+JobEvent = JobProgress | JobDone | JobFailed | JobCancelled
+
+
+@dataclass(frozen=True)
+class ServerAddress:
+    """Where the server is. `timeout_s`: silence after which the server is pinged; a request is
+    retried `retries` times, so a dead server is reported after about (retries + 2) * timeout_s."""
+
+    host: str = "127.0.0.1"
+    port: int = 5557
+    timeout_s: float = 3.0
+    retries: int = 1
+
+    def connect(self, quick: bool = False) -> VoxelClient:
+        """A client (use it as a context manager: entering says hello). `quick`: one short try."""
+        if quick:
+            return VoxelClient(self.host, self.port, timeout_s=min(self.timeout_s, 2.0), retries=0)
+        return VoxelClient(self.host, self.port, timeout_s=self.timeout_s, retries=self.retries)
+
+
+def make_request(params: GenerationParams, count: int) -> GenerateRequest:
+    """Smooth meshes come from the server (it has scikit-image); cubes are built here from voxels."""
+    smooth = params.mesh_style == "smooth"
+    return GenerateRequest(
+        class_label=params.class_name,
+        seed=params.seed,
+        count=count,
+        steps=params.steps,
+        sampler=params.sampler,
+        guidance=params.guidance,
+        outputs=("voxels", "mesh") if smooth else ("voxels",),
+        mesh_style=params.mesh_style,
+        alpha_threshold=params.threshold,
+        mesh_size=params.size,
+    )
+
+
+def _mesh_arrays(mesh: MeshData) -> MeshArrays:
+    if mesh.color_domain == "vertex":
+        return MeshArrays(mesh.vertices, mesh.faces, vertex_colors=mesh.colors)
+    return MeshArrays(mesh.vertices, mesh.faces, face_colors=mesh.colors)
+
+
+def result_objects(params: GenerationParams, result: GenerateResult) -> tuple[tuple[GenerationParams, MeshArrays], ...]:
+    """Server result -> (params with each object's seed, mesh arrays); cubes are meshed locally."""
+    out = []
+    for i, seed in enumerate(result.seeds):
+        if params.mesh_style == "cubes":
+            mesh = meshing.cube_mesh(result.voxels[i], params.threshold, params.size)
+        else:
+            mesh = _mesh_arrays(result.meshes[i])
+        out.append((params.with_seed(seed), mesh))
+    return tuple(out)
+
+
+def _wait(client: VoxelClient, jobs: list, address: ServerAddress, cancel: threading.Event,
+          on_progress: Callable[[JobProgress], None]) -> None:
+    """Poll until every job has its terminal reply; ping after `address.timeout_s` of silence."""
+    last_heard, cancel_sent = time.monotonic(), False
+    while not all(job.done for job in jobs):
+        if cancel.is_set() and not cancel_sent:
+            for job in jobs:
+                job.cancel()
+            cancel_sent = True
+        events = client.poll(timeout_ms=100)
+        if events:
+            last_heard = time.monotonic()
+        elif time.monotonic() - last_heard > address.timeout_s:
+            client.ping()  # raises ServerUnavailable, or fails the jobs if the server restarted
+            last_heard = time.monotonic()
+        for _, body in events:
+            if isinstance(body, Progress):
+                on_progress(JobProgress(body.step, body.total))
+
+
+def run_generation(
+    address: ServerAddress,
+    params: GenerationParams,
+    count: int = 1,
+    on_event: Callable[[JobEvent], None] = lambda event: None,
+    cancel: threading.Event | None = None,
+) -> JobEvent:
+    """Generate `count` objects (seeds params.seed + i) to the end, blocking. Reports every event
+    to `on_event` and returns the terminal one (JobDone, JobFailed or JobCancelled). Never raises
+    for server trouble; a dead server ends the job within about (retries + 2) * timeout_s."""
+    try:
+        with address.connect() as client:
+            job = client.submit(make_request(params, count))
+            _wait(client, [job], address, cancel or threading.Event(), on_event)
+            event = _terminal_event(params, job.terminal, client.info.model_name if client.info else "")
+    except ClientError as e:
+        event = JobFailed(str(e))
+    except Exception as e:  # noqa: BLE001 - a worker thread must always report back
+        event = JobFailed(f"{type(e).__name__}: {e}")
+    on_event(event)
+    return event
+
+
+class GenerationError(RuntimeError):
+    """A scripted generation failed (server unavailable, invalid request, ...)."""
+
+
+def generate_many(address: ServerAddress, params: list[GenerationParams]) -> tuple[list[tuple[GenerationParams, MeshArrays]], str]:
+    """All objects at once (blocking): every request is submitted before waiting, so the server can
+    batch compatible ones. Returns ([(params, mesh)] in input order, model name); raises GenerationError."""
+    try:
+        with address.connect() as client:
+            jobs = [client.submit(make_request(p, 1)) for p in params]
+            _wait(client, jobs, address, threading.Event(), lambda progress: None)
+            model_name = client.info.model_name if client.info else ""
+    except ClientError as e:
+        raise GenerationError(str(e)) from e
+    out = []
+    for p, job in zip(params, jobs):
+        event = _terminal_event(p, job.terminal, model_name)
+        if not isinstance(event, JobDone):
+            raise GenerationError(f"{p.object_name()}: {getattr(event, 'message', 'cancelled')}")
+        out.extend(event.objects)
+    return out, model_name
+
+
+def _terminal_event(params: GenerationParams, body, model_name: str) -> JobEvent:
+    if isinstance(body, GenerateResult):
+        return JobDone(result_objects(params, body), model_name)
+    if isinstance(body, Cancelled):
+        return JobCancelled()
+    if isinstance(body, ErrorReply):
+        return JobFailed(body.message)
+    return JobFailed(f"unexpected reply {body!r}")
+
+
+class BackgroundJob:
+    """`run_generation` on a daemon thread; events arrive in `self.events` (a queue.Queue)."""
+
+    def __init__(self, address: ServerAddress, params: GenerationParams, count: int = 1):
+        self.params = params
+        self.count = count
+        self.events: queue.Queue[JobEvent] = queue.Queue()
+        self._cancel = threading.Event()
+        self._thread = threading.Thread(
+            target=run_generation, args=(address, params, count, self.events.put, self._cancel),
+            name="voxel-diffusion-job", daemon=True,
+        )
+
+    def start(self) -> BackgroundJob:
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def drain(self) -> list[JobEvent]:
+        """All events posted so far (non-blocking)."""
+        events = []
+        while True:
+            try:
+                events.append(self.events.get_nowait())
+            except queue.Empty:
+                return events
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """What the panel shows: connected (with the server's info) or why not."""
+
+    connected: bool
+    reason: str
+    info: ServerInfo | None = None
+    checked_at: float = 0.0
+
+
+def check_server(address: ServerAddress) -> ServerStatus:
+    """One hello round trip (blocking, bounded by the address timeout)."""
+    try:
+        with address.connect(quick=True) as client:
+            info = client.info
+    except ClientError as e:
+        return ServerStatus(False, str(e), checked_at=time.monotonic())
+    except Exception as e:  # noqa: BLE001
+        return ServerStatus(False, f"{type(e).__name__}: {e}", checked_at=time.monotonic())
+    return ServerStatus(True, f"{info.model_name}: {len(info.class_names)} classes, {info.resolution}³",
+                        info, time.monotonic())
+
+
+class ServerMonitor:
+    """Checks the server every `interval_s` on a daemon thread; `status` is always the latest."""
+
+    def __init__(self, address: ServerAddress, interval_s: float = 3.0):
+        self.address = address
+        self._interval_s = interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self.status = ServerStatus(False, "Checking the server…")
+        self._thread = threading.Thread(target=self._loop, name="voxel-diffusion-monitor", daemon=True)
+
+    def start(self) -> ServerMonitor:
+        self._thread.start()
+        return self
+
+    def refresh(self, address: ServerAddress | None = None) -> None:
+        """Check again now (at a new address if given)."""
+        if address is not None:
+            self.address = address
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.status = check_server(self.address)
+            self._wake.wait(self._interval_s)
+            self._wake.clear()

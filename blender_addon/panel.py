@@ -1,0 +1,93 @@
+"""The "Voxel Diffusion" tab of the 3D Viewport sidebar."""
+from __future__ import annotations
+
+import bpy
+
+from . import runtime, scene_build
+
+
+class VOXELDIFF_PT_main(bpy.types.Panel):
+    bl_label = "Voxel Diffusion"
+    bl_idname = "VOXELDIFF_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Voxel Diffusion"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.voxel_diffusion
+        status = runtime.server_status()
+
+        box = layout.box()
+        row = box.row()
+        row.label(text="Connected" if status.connected else "Server unavailable",
+                  icon="CHECKMARK" if status.connected else "ERROR")
+        row.operator("voxel_diffusion.connect", text="", icon="FILE_REFRESH")
+        for line in _wrap(status.reason, 40):
+            box.label(text=line)
+
+        col = layout.column()
+        col.enabled = not runtime.job_running()
+        col.prop(settings, "class_name")
+        row = col.row(align=True)
+        row.prop(settings, "seed")
+        row.operator("voxel_diffusion.randomize_seed", text="", icon="FILE_REFRESH")
+        row.prop(settings, "random_seed", text="", icon="MOD_NOISE")
+        col.prop(settings, "variations")
+        col.prop(settings, "quality")
+        if settings.quality == "CUSTOM":
+            sub = col.column(align=True)
+            sub.prop(settings, "steps")
+            sub.prop(settings, "sampler")
+        col.prop(settings, "guidance")
+        col.row().prop(settings, "mesh_style", expand=True)
+        col.prop(settings, "threshold")
+        col.prop(settings, "size")
+
+        if runtime.job_running():
+            progress = runtime.STATE.progress
+            text = f"Step {progress.step}/{progress.total}" if progress else "Waiting for the server…"
+            layout.progress(factor=progress.fraction if progress else 0.0, type="BAR", text=text)
+            layout.operator("voxel_diffusion.cancel", icon="CANCEL")
+        else:
+            layout.operator("voxel_diffusion.generate", icon="MESH_ICOSPHERE")
+        if runtime.STATE.message:
+            for line in _wrap(runtime.STATE.message, 40):
+                layout.label(text=line, icon="ERROR" if runtime.STATE.message_is_error else "INFO")
+
+
+class VOXELDIFF_PT_object(bpy.types.Panel):
+    bl_label = "Generated Object"
+    bl_parent_id = "VOXELDIFF_PT_main"
+    bl_space_type = "VIEW_3D"
+    bl_region_type = "UI"
+    bl_category = "Voxel Diffusion"
+
+    @classmethod
+    def poll(cls, context):
+        return scene_build.stored_params(context.active_object) is not None
+
+    def draw(self, context):
+        params = scene_build.stored_params(context.active_object)
+        col = self.layout.column(align=True)
+        col.label(text=f"{params.class_name}, seed {params.seed}")
+        col.label(text=f"{params.steps} {params.sampler.upper()} steps, guidance {params.guidance:g}")
+        col.label(text=f"{params.mesh_style}, threshold {params.threshold:g}, size {params.size:g}")
+        row = self.layout.row(align=True)
+        row.operator("voxel_diffusion.regenerate", icon="FILE_REFRESH")
+        row.operator("voxel_diffusion.variation", icon="DUPLICATE")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Split a message into label-sized lines (labels do not wrap)."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return lines + ([line] if line else [])
+
+
+classes = (VOXELDIFF_PT_main, VOXELDIFF_PT_object)

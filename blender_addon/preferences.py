@@ -1,0 +1,40 @@
+"""Add-on preferences: where the server is, and optionally how to start a local one."""
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
+
+from . import runtime
+
+
+class VoxelDiffusionPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    host: StringProperty(name="Host", default="127.0.0.1")
+    port: IntProperty(name="Port", default=5557, min=1, max=65535)
+    timeout: FloatProperty(name="Timeout", description="Seconds without an answer before the server counts as gone",
+                           default=3.0, min=0.5, max=600.0, unit="TIME_ABSOLUTE")
+    python_path: StringProperty(name="Python", subtype="FILE_PATH",
+                                description="Python of an environment with voxel-diffusion installed (optional)")
+    checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH", description="Model checkpoint to serve")
+    auto_start: BoolProperty(name="Start With Blender", default=False,
+                             description="Start the local server when the add-on is enabled; it stops with Blender")
+
+    def draw(self, context):
+        layout = self.layout
+        col = layout.column(heading="Server")
+        col.prop(self, "host")
+        col.prop(self, "port")
+        col.prop(self, "timeout")
+        box = layout.box()
+        box.label(text="Local server (optional)")
+        box.prop(self, "python_path")
+        box.prop(self, "checkpoint")
+        box.prop(self, "auto_start")
+        row = box.row()
+        row.operator("voxel_diffusion.start_server", icon="PLAY")
+        row.operator("voxel_diffusion.stop_server", icon="PAUSE")
+        box.label(text=runtime.LOCAL_SERVER.describe())
+
+
+classes = (VoxelDiffusionPreferences,)

@@ -1,0 +1,63 @@
+"""Scene settings of the Voxel Diffusion panel: one PropertyGroup on `Scene.voxel_diffusion`.
+
+What generated an object is stored on the object itself (see scene_build.store_params).
+"""
+from __future__ import annotations
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty
+
+from . import runtime
+from .generation import MAX_SEED, GenerationParams, preset_steps
+
+_class_items_cache: list[tuple[str, str, str]] = []  # Blender needs Python to keep enum strings alive
+
+
+def _class_items(self, context):
+    names = runtime.class_names()
+    items = [(n, n.replace("_", " ").title(), f"Generate a {n}") for n in names]
+    _class_items_cache[:] = items or [("NONE", "(connect to a server)", "No class list yet")]
+    return _class_items_cache
+
+
+class VoxelDiffusionSettings(bpy.types.PropertyGroup):
+    class_name: EnumProperty(name="Class", description="What to generate", items=_class_items)
+    seed: IntProperty(name="Seed", description="Same seed and settings give the same object", min=0, max=MAX_SEED)
+    random_seed: BoolProperty(name="Random Seed", description="Pick a new seed for every generation", default=False)
+    variations: IntProperty(name="Variations", description="Objects per generation (consecutive seeds), side by side",
+                            default=1, min=1, max=16)
+    quality: EnumProperty(
+        name="Quality",
+        items=[("DRAFT", "Draft", "10 DDIM steps"), ("NORMAL", "Normal", "25 DDIM steps"),
+               ("HIGH", "High", "100 DDIM steps"), ("CUSTOM", "Custom", "Choose steps and sampler")],
+        default="NORMAL",
+    )
+    steps: IntProperty(name="Steps", default=25, min=1, max=1000)
+    sampler: EnumProperty(name="Sampler", items=[("ddim", "DDIM", "Deterministic, few steps"),
+                                                 ("ddpm", "DDPM", "Stochastic ancestral sampling")])
+    guidance: FloatProperty(name="Guidance", description="Classifier-free guidance scale (1 = off)",
+                            default=3.0, min=0.0, max=20.0)
+    mesh_style: EnumProperty(name="Mesh", items=[("smooth", "Smooth", "Marching-cubes surface"),
+                                                 ("cubes", "Cubes", "One cube per voxel")])
+    threshold: FloatProperty(name="Alpha Threshold", description="Voxels with alpha at or above this are solid",
+                             default=0.9, min=0.01, max=1.0)
+    size: FloatProperty(name="Size", description="Edge length of the voxel grid", default=1.0, min=0.001,
+                        soft_max=100.0, unit="LENGTH")
+
+    def params(self) -> GenerationParams:
+        steps, sampler = preset_steps(self.quality, self.steps, self.sampler)
+        return GenerationParams(
+            class_name=self.class_name, seed=self.seed, steps=steps, sampler=sampler, guidance=self.guidance,
+            mesh_style=self.mesh_style, threshold=self.threshold, size=self.size,
+        )
+
+
+classes = (VoxelDiffusionSettings,)
+
+
+def register_properties() -> None:
+    bpy.types.Scene.voxel_diffusion = PointerProperty(type=VoxelDiffusionSettings)
+
+
+def unregister_properties() -> None:
+    del bpy.types.Scene.voxel_diffusion

@@ -1,0 +1,207 @@
+"""Main-thread state of the add-on: server status, the running job, and the timer that applies results.
+
+Network work happens on threads (jobs.BackgroundJob, jobs.ServerMonitor); `tick`, registered with
+`bpy.app.timers`, drains their events on the main thread, builds objects, pushes one undo step per
+generation and redraws the panel. Under `blender -b` timers never fire: operators then run the
+blocking path (`jobs.run_generation`) instead.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bpy
+
+from . import scene_build
+from .generation import GenerationParams
+from .jobs import (BackgroundJob, JobCancelled, JobDone, JobFailed, JobProgress, ServerAddress, ServerMonitor,
+                   ServerStatus, check_server)
+from .server_process import LocalServer
+
+LOCAL_SERVER = LocalServer()
+STATUS_MESSAGE_SECONDS = 8.0
+
+
+@dataclass
+class Target:
+    """Where a job's objects go: new objects in a row from `location`, or into `replace` (object name)."""
+
+    scene_name: str
+    location: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    replace: str | None = None
+
+
+@dataclass
+class _State:
+    monitor: ServerMonitor | None = None
+    status: ServerStatus = field(default_factory=lambda: ServerStatus(False, "Not checked yet"))
+    job: BackgroundJob | None = None
+    target: Target | None = None
+    progress: JobProgress | None = None
+    message: str = ""
+    message_is_error: bool = False
+    status_bar_until: float = 0.0
+
+
+STATE = _State()
+
+
+def preferences():
+    """The add-on preferences, or None when the add-on is not registered as an add-on."""
+    addon = bpy.context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None else None
+
+
+def server_address() -> ServerAddress:
+    prefs = preferences()
+    if prefs is None:
+        return ServerAddress()
+    return ServerAddress(prefs.host, prefs.port, prefs.timeout)
+
+
+def server_status() -> ServerStatus:
+    if STATE.monitor is not None and STATE.monitor.status.checked_at >= STATE.status.checked_at:
+        return STATE.monitor.status
+    return STATE.status
+
+
+def class_names() -> list[str]:
+    info = server_status().info
+    return list(info.class_names) if info is not None else []
+
+
+def refresh_server() -> None:
+    if STATE.monitor is not None:
+        STATE.monitor.refresh(server_address())
+
+
+def check_server_now() -> ServerStatus:
+    """Blocking check (scripts, background mode, the Connect button's immediate feedback)."""
+    STATE.status = check_server(server_address())
+    return STATE.status
+
+
+def job_running() -> bool:
+    return STATE.job is not None
+
+
+def start_job(params: GenerationParams, count: int, target: Target) -> None:
+    STATE.job = BackgroundJob(server_address(), params, count).start()
+    STATE.target = target
+    STATE.progress = None
+    _set_message("")
+
+
+def cancel_job() -> None:
+    if STATE.job is not None:
+        STATE.job.cancel()
+
+
+def apply_result(done: JobDone, target: Target) -> list[bpy.types.Object]:
+    """Build (or replace) the objects of a finished job and push one undo step for all of them."""
+    scene = bpy.data.scenes.get(target.scene_name) or bpy.context.scene
+    replace = bpy.data.objects.get(target.replace) if target.replace else None
+    objects = scene_build.commit_results(done.objects, scene, target.location, replace=replace,
+                                         model_name=done.model_name)
+    _undo_push("Voxel Diffusion: " + ", ".join(o.name for o in objects))
+    return objects
+
+
+def tick() -> float:
+    """Timer callback: apply the running job's events; returns the delay until the next call."""
+    if STATE.monitor is not None and STATE.monitor.address != (address := server_address()):
+        STATE.monitor.refresh(address)
+    job, target = STATE.job, STATE.target
+    if job is not None:
+        for event in job.drain():
+            if isinstance(event, JobProgress):
+                STATE.progress = event
+            elif isinstance(event, JobDone):
+                objects = apply_result(event, target)
+                _set_message(f"Generated {', '.join(o.name for o in objects)}")
+            elif isinstance(event, JobFailed):
+                _set_message(f"Generation failed: {event.message}", error=True)
+            elif isinstance(event, JobCancelled):
+                _set_message("Generation cancelled")
+            if not isinstance(event, JobProgress):
+                STATE.job, STATE.target, STATE.progress = None, None, None
+    if STATE.status_bar_until and time.monotonic() > STATE.status_bar_until:
+        STATE.status_bar_until = 0.0
+        _status_bar(None)
+    _redraw()
+    return 0.1 if STATE.job is not None else 0.5
+
+
+def _set_message(text: str, error: bool = False) -> None:
+    STATE.message, STATE.message_is_error = text, error
+    if text:
+        print(f"Voxel Diffusion: {text}")
+        _status_bar(text)
+        STATE.status_bar_until = time.monotonic() + STATUS_MESSAGE_SECONDS
+
+
+def _windows():
+    wm = bpy.context.window_manager
+    return list(wm.windows) if wm is not None else []
+
+
+def _status_bar(text: str | None) -> None:
+    for window in _windows():
+        window.workspace.status_text_set(text)
+
+
+def _undo_push(message: str) -> None:
+    windows = _windows()
+    if not windows:
+        return
+    with bpy.context.temp_override(window=windows[0]):
+        bpy.ops.ed.undo_push(message=message)
+
+
+def _redraw() -> None:
+    for window in _windows():
+        for area in window.screen.areas:
+            if area.type == "VIEW_3D":
+                area.tag_redraw()
+
+
+def user_path(*parts: str) -> Path:
+    """A writable folder for add-on data: the extension's user directory when installed as one."""
+    try:
+        return Path(bpy.utils.extension_path_user(__package__, path="/".join(parts), create=True))
+    except (ValueError, KeyError):  # not installed as an extension (e.g. registered from sys.path)
+        path = Path(bpy.app.tempdir or "/tmp").joinpath("voxel_diffusion", *parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def start_local_server() -> None:
+    prefs = preferences()
+    if prefs is None or not prefs.python_path or not prefs.checkpoint:
+        raise ValueError("Set the Python executable and the checkpoint in the add-on preferences")
+    LOCAL_SERVER.start(bpy.path.abspath(prefs.python_path), bpy.path.abspath(prefs.checkpoint), prefs.host,
+                       prefs.port, user_path("logs") / "server.log")
+    refresh_server()
+
+
+def register_runtime() -> None:
+    STATE.monitor = ServerMonitor(server_address()).start()
+    bpy.app.timers.register(tick, first_interval=0.5, persistent=True)
+    prefs = preferences()
+    if prefs is not None and prefs.auto_start and prefs.python_path and prefs.checkpoint:
+        try:
+            start_local_server()
+        except (OSError, ValueError) as e:
+            _set_message(f"Could not start the local server: {e}", error=True)
+
+
+def unregister_runtime() -> None:
+    if bpy.app.timers.is_registered(tick):
+        bpy.app.timers.unregister(tick)
+    cancel_job()
+    STATE.job = STATE.target = None
+    if STATE.monitor is not None:
+        STATE.monitor.stop()
+        STATE.monitor = None
+    LOCAL_SERVER.stop()

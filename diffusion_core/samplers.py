@@ -1,0 +1,165 @@
+"""Samplers: DDPM ancestral and DDIM, as generators that yield every step (x_t and the predicted x_0).
+
+Every sample owns a CPU torch.Generator seeded from its own seed; noise is drawn on the CPU and then
+moved to the device, so a seeded sample is the same on any device and whether generated alone or in a
+batch. Equation numbers refer to Ho et al. 2020 ("DDPM"), Song et al. 2021 ("DDIM") and Ho & Salimans
+2022 ("CFG").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Literal, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .diffusion import GaussianDiffusion, extract
+
+SamplerName = Literal["ddpm", "ddim"]
+
+
+@dataclass(frozen=True)
+class SampleStep:
+    """One denoising step: x_t is the new sample after the step, pred_x0 the model's current guess of x_0.
+
+    index: 0-based step number out of `total`; t: the (training-timeline) timestep that was denoised.
+    x_t, pred_x0: [B, C, R, R, R] (inference tensors: read them, do not backpropagate through them).
+    """
+
+    index: int
+    total: int
+    t: int
+    x_t: Tensor
+    pred_x0: Tensor
+
+
+def spaced_timesteps(num_timesteps: int, steps: int) -> list[int]:
+    """`steps` evenly spaced timesteps of 0..num_timesteps-1, ascending, always including the last.
+
+    "Trailing" spacing (Lin et al. 2024, "Common diffusion noise schedules and sample steps are flawed",
+    Table 2): sampling starts from the noisiest timestep T-1, e.g. T=1000, steps=50 -> 19, 39, ..., 999.
+    """
+    if not 1 <= steps <= num_timesteps:
+        raise ValueError(f"steps must be in 1..{num_timesteps}, got {steps}")
+    ratio = num_timesteps / steps
+    return sorted(int(v) - 1 for v in np.round(num_timesteps - np.arange(steps) * ratio))
+
+
+def sample_progressive(
+    model: Callable[..., Tensor],
+    diffusion: GaussianDiffusion,
+    shape: tuple[int, ...],
+    *,
+    steps: int,
+    sampler: SamplerName = "ddim",
+    eta: float = 0.0,
+    labels: Tensor | None = None,
+    guidance_scale: float = 1.0,
+    seeds: Sequence[int],
+    device: str | torch.device = "cpu",
+    null_label: int | None = None,
+) -> Iterator[SampleStep]:
+    """Denoise pure noise of `shape` [B, C, R, R, R] in `steps` steps, yielding a SampleStep after each.
+
+    The model is called as model(x_t, t_train[B]) or model(x_t, t_train, y=labels[B]) and returns
+    [B, C or 2C, R, R, R]. With labels and guidance_scale != 1, classifier-free guidance runs the
+    conditional and unconditional (y = null_label) passes in one doubled batch. One seed per sample.
+    Callers may stop iterating at any step (cancel).
+    """
+    if len(seeds) != shape[0]:
+        raise ValueError(f"need one seed per sample: {shape[0]} samples, {len(seeds)} seeds")
+    if sampler not in ("ddpm", "ddim"):
+        raise ValueError(f"unknown sampler {sampler!r}; expected 'ddpm' or 'ddim'")
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+    if labels is not None and guidance_scale != 1.0 and null_label is None:
+        raise ValueError("classifier-free guidance needs null_label")
+    device = torch.device(device)
+    labels = None if labels is None else labels.to(device)
+    spaced = diffusion.respace(spaced_timesteps(diffusion.num_timesteps, steps))
+    generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+    stochastic = sampler == "ddpm" or eta > 0.0
+
+    # inference_mode is entered per step, never held across a yield: the caller's code runs between steps.
+    with torch.inference_mode():
+        x = _per_sample_noise(generators, shape[1:], device)
+    # The respaced timeline holds exactly the sampled timesteps, so each step goes from index i to i - 1:
+    # the (t, t_prev) pairs are consecutive entries of ONE list, spaced.timestep_map (t_prev = none at i = 0).
+    for index, i in enumerate(reversed(range(spaced.num_timesteps))):
+        with torch.inference_mode():
+            t = torch.full((shape[0],), i, dtype=torch.long, device=device)
+            out = _model_output(model, spaced, x, t, labels, guidance_scale, null_label)
+            noise = _per_sample_noise(generators, shape[1:], device) if stochastic and i > 0 else None
+            if sampler == "ddpm":
+                x, pred_x0 = _ddpm_step(spaced, out, x, t, noise)
+            else:
+                x, pred_x0 = _ddim_step(spaced, out, x, t, eta, noise)
+        yield SampleStep(index=index, total=spaced.num_timesteps, t=int(spaced.timestep_map[i]), x_t=x, pred_x0=pred_x0)
+
+
+def sample(model: Callable[..., Tensor], diffusion: GaussianDiffusion, shape: tuple[int, ...], **kwargs: Any) -> Tensor:
+    """Run sample_progressive (same arguments) to the end; returns the final sample [B, C, R, R, R]."""
+    x: Tensor | None = None
+    for step in sample_progressive(model, diffusion, shape, **kwargs):
+        x = step.x_t
+    assert x is not None  # at least one step always runs
+    return x
+
+
+def _per_sample_noise(generators: Sequence[torch.Generator], shape: tuple[int, ...], device: torch.device) -> Tensor:
+    """Standard normal noise [B, *shape], row b drawn on the CPU from generators[b], then moved to device."""
+    return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)
+
+
+def _model_output(
+    model: Callable[..., Tensor],
+    diffusion: GaussianDiffusion,
+    x: Tensor,
+    t: Tensor,
+    labels: Tensor | None,
+    guidance_scale: float,
+    null_label: int | None,
+) -> Tensor:
+    """The single place the network is called: [B, C or 2C, R, R, R] in x's dtype, guidance applied."""
+    timesteps = diffusion.map_timesteps(t)
+    if labels is None:
+        return model(x, timesteps).to(x.dtype)
+    if guidance_scale == 1.0:
+        return model(x, timesteps, y=labels).to(x.dtype)
+    null = torch.full_like(labels, null_label)
+    both = model(torch.cat([x, x]), torch.cat([timesteps, timesteps]), y=torch.cat([labels, null])).to(x.dtype)
+    cond, uncond = both.chunk(2)
+    channels = x.shape[1]
+    # CFG eq. 6 with s = 1 + w: eps~ = eps(x, null) + s (eps(x, c) - eps(x, null)), on every eps channel;
+    # the variance channels come from the conditional pass.
+    eps = uncond[:, :channels] + guidance_scale * (cond[:, :channels] - uncond[:, :channels])
+    return torch.cat([eps, cond[:, channels:]], dim=1)
+
+
+def _ddpm_step(
+    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, noise: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """Ancestral step x_t -> x_{t-1} ~ p(x_{t-1} | x_t) (DDPM Algorithm 2, line 4; no noise at the last step)."""
+    p = diffusion.p_mean_variance(out, x, t, clip_x0=True)
+    if noise is None:
+        return p["mean"], p["pred_x0"]
+    return p["mean"] + torch.exp(0.5 * p["log_variance"]) * noise, p["pred_x0"]
+
+
+def _ddim_step(
+    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, eta: float, noise: Tensor | None
+) -> tuple[Tensor, Tensor]:
+    """DDIM step x_t -> x_{t-1} (DDIM eq. 12); eps is re-derived from the clipped x_0 prediction."""
+    p = diffusion.p_mean_variance(out, x, t, clip_x0=True)
+    eps = diffusion.predict_eps_from_x0(x, t, p["pred_x0"])
+    alpha_prev = diffusion.alphas_cumprod_prev
+    # DDIM eq. 16: sigma_t(eta)^2 = eta^2 (1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev) = eta^2 beta~_t,
+    # computed in float64 over the (respaced) timeline, then gathered.
+    sigma = eta * np.sqrt(diffusion.posterior_variance)
+    direction = np.sqrt(np.maximum(1.0 - alpha_prev - sigma**2, 0.0))
+    # DDIM eq. 12: x_{t-1} = sqrt(abar_prev) x_0 + sqrt(1 - abar_prev - sigma_t^2) eps + sigma_t z
+    x_prev = extract(np.sqrt(alpha_prev), t, x) * p["pred_x0"] + extract(direction, t, x) * eps
+    if noise is not None:
+        x_prev = x_prev + extract(sigma, t, x) * noise
+    return x_prev, p["pred_x0"]

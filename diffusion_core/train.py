@@ -1,0 +1,285 @@
+"""Train a class-conditional voxel diffusion model.
+
+    python -m diffusion_core.train --config configs/default_16.json --out runs/NAME [--optim.lr 1e-4 ...]
+    python -m diffusion_core.train --out runs/NAME --resume [--optim.steps 40000]
+    torchrun --nproc-per-node=N -m diffusion_core.train ...      (same flags; DDP, gloo on CPU / nccl on CUDA)
+
+Run directory (written by rank 0):
+    config.json              the effective TrainConfig
+    dataset.npz              the synthetic training set, built once (resume reloads it)
+    metrics.jsonl            one line per log_every steps: step, loss, mse, vb, lr, samples_per_s
+    loss.png                 loss curve, redrawn with every preview and at the end
+    previews/step_XXXXXXX.png  guided EMA samples, one per class for a few classes
+    ckpt_last.safetensors    full training state (atomic, every checkpoint_every steps and at the end)
+    model_ema_fp16.safetensors  EMA-only float16 export of the final weights (for inference/bundling)
+
+Randomness is counter-based (see distributed.step_seed and DataOrder): the batch, timesteps, noise,
+label dropout and dropout masks of step s depend only on (seed, s, rank), so `--resume` reproduces
+an uninterrupted run exactly, with no RNG state to carry beyond the step counter.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from . import distributed as D
+from .checkpoint import Checkpoint, export_inference_checkpoint, load_checkpoint, save_checkpoint
+from .dataset import VoxelDataset, make_synthetic_dataset
+from .diffusion import GaussianDiffusion
+from .ema import EMA
+from .pipeline import to_voxels
+from .render import plot_loss_curve, render_voxel_grid_png
+from .samplers import sample
+from .train_config import DERIVED_MODEL_FIELDS, TrainConfig, apply_overrides
+from .unet import UNet3D
+
+CHECKPOINT_NAME = "ckpt_last.safetensors"
+EXPORT_NAME = "model_ema_fp16.safetensors"
+METRICS_NAME = "metrics.jsonl"
+DATASET_NAME = "dataset.npz"
+PREVIEW_CLASSES = 4
+PREVIEW_STEPS = 25
+PREVIEW_GUIDANCE = 3.0
+_METRIC_KEYS = ("loss", "mse", "vb")
+
+
+def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> nn.Module:
+    """Train (or resume) the run in `out_dir` to cfg.optim.steps; returns the trained raw model."""
+    out_dir = Path(out_dir)
+    device = D.resolve_device(cfg.device, D.local_rank_from_env())
+    info = D.init_distributed(device)
+    try:
+        return _Trainer(cfg, out_dir, resume, device, info).run()
+    finally:
+        D.shutdown(info)
+
+
+class _Trainer:
+    def __init__(self, cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, info: D.DistInfo):
+        self.cfg, self.out_dir, self.device, self.info = cfg, out_dir, device, info
+        ckpt_path = out_dir / CHECKPOINT_NAME
+        if not resume and ckpt_path.exists():
+            raise FileExistsError(f"{ckpt_path} exists: pass --resume or choose another --out")
+        if resume and not ckpt_path.exists():
+            raise FileNotFoundError(f"--resume: no {ckpt_path}")
+        ckpt = load_checkpoint(ckpt_path) if resume else None
+        if ckpt is not None:
+            stored = TrainConfig.from_dict(ckpt.config["train"])
+            for section in ("data", "model", "diffusion"):
+                if getattr(stored, section) != getattr(cfg, section):
+                    raise ValueError(f"--resume cannot change the {section} config of a run")
+        if info.is_main:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        self.dataset = self._dataset(resume)
+        self.class_names = list(self.dataset.class_names)
+        self.null_label = len(self.class_names)
+
+        torch.manual_seed(cfg.seed)
+        self.model = UNet3D(cfg.model).to(device)
+        self.diffusion = GaussianDiffusion.from_config(cfg.diffusion)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr,
+                                           weight_decay=cfg.optim.weight_decay)
+        self.ema = EMA(self.model, cfg.optim.ema_decay)
+        self.step = 0
+        self.accum = torch.zeros(len(_METRIC_KEYS) + 1, dtype=torch.float64)  # metric sums + step count
+        if ckpt is not None:
+            self._restore(ckpt)
+        self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None) \
+            if info.enabled else self.model
+        self.order = D.DataOrder(len(self.dataset), cfg.optim.batch_size, cfg.seed, info)
+        self.history = _read_metrics(out_dir / METRICS_NAME, upto=self.step) if info.is_main else []
+        if info.is_main:
+            _write_metrics(out_dir / METRICS_NAME, self.history)
+
+    def _dataset(self, resume: bool) -> VoxelDataset:
+        """Rank 0 builds the seeded synthetic set once and caches it; everyone else (and resume) loads it."""
+        path = self.out_dir / DATASET_NAME
+        if self.info.is_main and not (resume and path.exists()):
+            d = self.cfg.data
+            dataset = make_synthetic_dataset(d.num_samples, resolution=d.resolution, seed=d.seed, only_mask=d.only_mask)
+            tmp = path.with_name("dataset.tmp.npz")
+            dataset.save(tmp)
+            os.replace(tmp, path)
+        D.barrier(self.info)
+        return VoxelDataset.load(path)
+
+    def _restore(self, ckpt: Checkpoint) -> None:
+        self.model.load_state_dict(ckpt.model_state)
+        self.ema.load_state_dict(ckpt.ema_state)
+        self.optimizer.load_state_dict(ckpt.optimizer_state)
+        self.step = ckpt.step
+        # The stored sums are already totalled over ranks: rank 0 carries them, the others start at zero.
+        self.accum = ckpt.extra["metrics_accum"].double() if self.info.is_main else torch.zeros_like(self.accum)
+
+    def run(self) -> nn.Module:
+        cfg = self.cfg
+        bar = tqdm(total=cfg.optim.steps, initial=self.step, disable=not self.info.is_main, dynamic_ncols=True,
+                   mininterval=1.0, desc=self.out_dir.name)
+        tick, tick_step = time.perf_counter(), self.step
+        while self.step < cfg.optim.steps:
+            metrics = self._train_step()
+            self.accum += torch.cat([metrics.detach().cpu().double(), torch.ones(1, dtype=torch.float64)])
+            self.step += 1
+            bar.update(1)
+            if self.step % cfg.log_every == 0:
+                elapsed = time.perf_counter() - tick
+                record = self._log(cfg.optim.batch_size * (self.step - tick_step) / max(elapsed, 1e-9))
+                bar.set_postfix(loss=f"{record['loss']:.4f}", samples_s=f"{record['samples_per_s']:.1f}")
+                tick, tick_step = time.perf_counter(), self.step
+            if self.step % cfg.preview_every == 0 and self.info.is_main:
+                self._preview()
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.optim.steps:
+                self._checkpoint()
+        bar.close()
+        if self.info.is_main:
+            if self.step % cfg.preview_every:
+                self._preview()
+            export_inference_checkpoint(self.out_dir / CHECKPOINT_NAME, self.out_dir / EXPORT_NAME)
+        D.barrier(self.info)
+        return self.model
+
+    def _train_step(self) -> torch.Tensor:
+        """One optimisation step; returns this rank's mean [loss, mse, vb] (detached)."""
+        cfg, device = self.cfg, self.device
+        x0, y = self._batch(self.order.indices(self.step))
+        gen = torch.Generator().manual_seed(D.step_seed(cfg.seed, self.step, self.info.rank))
+        t = torch.randint(0, self.diffusion.num_timesteps, (len(y),), generator=gen)
+        noise = torch.randn(x0.shape, generator=gen)
+        y = torch.where(torch.rand(len(y), generator=gen) < cfg.optim.label_dropout, self.null_label, y)
+        torch.manual_seed(D.step_seed(cfg.seed, self.step, self.info.rank) + 1)  # dropout masks
+        x0, y, t, noise = (v.to(device) for v in (x0, y, t, noise))
+
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr(self.step)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda"):
+            losses = self.diffusion.training_losses(self.ddp, x0, t, {"y": y}, noise=noise)
+        loss = losses["loss"].mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.ema.update(self.model, self.step + 1)
+        return torch.stack([losses[k].detach().float().mean() for k in _METRIC_KEYS])
+
+    def lr(self, step: int) -> float:
+        """Linear warm-up over warmup_steps, then constant."""
+        warmup = self.cfg.optim.warmup_steps
+        return self.cfg.optim.lr * min(1.0, (step + 1) / warmup) if warmup > 0 else self.cfg.optim.lr
+
+    def _batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x0 [b, C, R, R, R] in [-1, 1] and labels [b] for dataset `indices`."""
+        items = [self.dataset[int(i)] for i in indices]
+        return torch.stack([x for x, _ in items]), torch.tensor([label for _, label in items], dtype=torch.long)
+
+    def _log(self, samples_per_s: float) -> dict[str, Any]:
+        totals = D.all_reduce_sum(self.accum, self.info)
+        self.accum.zero_()
+        means = (totals[:-1] / totals[-1]).tolist()
+        record = {"step": self.step, **dict(zip(_METRIC_KEYS, means)), "lr": self.lr(self.step - 1),
+                  "samples_per_s": samples_per_s}
+        if self.info.is_main:
+            self.history.append(record)
+            with open(self.out_dir / METRICS_NAME, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        return record
+
+    @torch.no_grad()
+    def _preview(self) -> None:
+        """Guided EMA samples for a few evenly spread classes, plus a fresh loss curve."""
+        k = min(PREVIEW_CLASSES, self.null_label)
+        labels = np.linspace(0, self.null_label - 1, k).round().astype(int).tolist()
+        r, c = self.cfg.data.resolution, self.cfg.data.channels
+        x = sample(self.ema.module, self.diffusion, (k, c, r, r, r),
+                   steps=min(PREVIEW_STEPS, self.diffusion.num_timesteps), sampler="ddim",
+                   labels=torch.tensor(labels), guidance_scale=PREVIEW_GUIDANCE, seeds=list(range(k)),
+                   device=self.device, null_label=self.null_label)
+        (self.out_dir / "previews").mkdir(exist_ok=True)
+        render_voxel_grid_png(to_voxels(x), self.out_dir / "previews" / f"step_{self.step:07d}.png",
+                              titles=[self.class_names[i] for i in labels])
+        if self.history:
+            plot_loss_curve([h["step"] for h in self.history], [h["loss"] for h in self.history],
+                            self.out_dir / "loss.png")
+
+    def _checkpoint(self) -> None:
+        accum = D.all_reduce_sum(self.accum, self.info)  # partial log interval
+        if self.info.is_main:
+            epoch, batch = self.order.position(self.step)
+            save_checkpoint(
+                self.out_dir / CHECKPOINT_NAME,
+                model_state=self.model.state_dict(),
+                ema_state=self.ema.state_dict(),
+                optimizer_state=self.optimizer.state_dict(),
+                config=self.cfg.model_config(),
+                class_names=self.class_names,
+                step=self.step,
+                extra={"model_name": self.out_dir.name, "metrics_accum": accum,
+                       "data_position": {"epoch": epoch, "batch": batch}, "world_size": self.info.world_size},
+            )
+        D.barrier(self.info)
+
+
+def _read_metrics(path: Path, upto: int) -> list[dict[str, Any]]:
+    """Records with step <= upto (later ones came after the last checkpoint and will be redone)."""
+    if not path.exists():
+        return []
+    with open(path) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    return [r for r in records if r["step"] <= upto]
+
+
+def _write_metrics(path: Path, records: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m diffusion_core.train", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, help="JSON config (not needed with --resume)")
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from ckpt_last")
+    overrides = parser.add_argument_group("overrides (JSON values; e.g. --optim.lr 1e-4 --device cpu)")
+    derived = {f"model.{name}" for name in DERIVED_MODEL_FIELDS}
+    for name, value in _flat(TrainConfig().to_dict()):
+        if name in derived:
+            continue
+        overrides.add_argument(f"--{name}", dest=f"override:{name}", metavar="V", help=f"default {json.dumps(value)}")
+    return parser
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in d.items():
+        if isinstance(value, dict):
+            out += _flat(value, f"{prefix}{key}.")
+        else:
+            out.append((prefix + key, value))
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    overrides = [(k.split(":", 1)[1], v) for k, v in vars(args).items() if k.startswith("override:") and v is not None]
+    if args.resume:
+        base = load_checkpoint(args.out / CHECKPOINT_NAME).config["train"]
+    elif args.config is None:
+        raise SystemExit("--config is required (unless --resume)")
+    else:
+        base = json.loads(args.config.read_text())
+    cfg = TrainConfig.from_dict(apply_overrides(base, overrides))
+    train(cfg, args.out, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Training configuration: frozen dataclasses, JSON files, and `--section.field value` overrides.
+
+A config file is JSON with the sections of TrainConfig, e.g.
+    {"data": {"resolution": 16, ...}, "model": {"base_channels": 32, ...},
+     "diffusion": {"schedule": "cosine", ...}, "optim": {"lr": 2e-4, ...}, "device": "auto"}
+Missing fields take the dataclass defaults; unknown fields are errors. The model fields that
+follow from the data and diffusion (resolution, in_channels, num_classes, learn_sigma) are
+derived and may be left out; if given they must agree.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from .diffusion import DiffusionConfig
+from .shapes import CLASS_NAMES
+from .unet import UNetConfig
+
+
+DERIVED_MODEL_FIELDS = ("resolution", "in_channels", "num_classes", "learn_sigma")
+"""UNetConfig fields that follow from the data and diffusion sections (set by TrainConfig)."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """The synthetic training set, built once per run from `seed`."""
+
+    resolution: int = 16
+    num_samples: int = 4096
+    seed: int = 0
+    only_mask: bool = False
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.only_mask else 4
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW with linear warm-up to a constant `lr`; `batch_size` is global (split across ranks)."""
+
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 500
+    grad_clip: float = 1.0
+    batch_size: int = 32
+    steps: int = 20000
+    ema_decay: float = 0.999
+    label_dropout: float = 0.1  # P(label -> null label), trains the unconditional model for guidance
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: UNetConfig = field(default_factory=UNetConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    checkpoint_every: int = 1000
+    preview_every: int = 1000
+    log_every: int = 50
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    bf16: bool = True  # bf16 autocast, used on CUDA only
+    seed: int = 0  # weight init, data order, noise and timesteps
+
+    def __post_init__(self) -> None:
+        if self.device not in ("auto", "cpu", "cuda", "mps"):
+            raise ValueError(f"device must be auto, cpu, cuda or mps, got {self.device!r}")
+        object.__setattr__(self, "model", dataclasses.replace(self.model, **self._derived_model_fields()))
+        for name in ("checkpoint_every", "preview_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if not 0.0 <= self.optim.label_dropout <= 1.0:
+            raise ValueError("optim.label_dropout must be in [0, 1]")
+
+    def _derived_model_fields(self) -> dict[str, Any]:
+        """Values for DERIVED_MODEL_FIELDS."""
+        return {"resolution": self.data.resolution, "in_channels": self.data.channels,
+                "num_classes": len(CLASS_NAMES), "learn_sigma": self.diffusion.learn_sigma}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def model_config(self) -> dict[str, Any]:
+        """The checkpoint `config`: {"unet", "diffusion", "data", "train"} (rebuilds the model)."""
+        return {"unet": asdict(self.model), "diffusion": asdict(self.diffusion), "data": asdict(self.data),
+                "train": self.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build from nested dicts; model fields derived from data/diffusion must agree if given."""
+        sections = {"data": DataConfig, "model": UNetConfig, "diffusion": DiffusionConfig, "optim": OptimConfig}
+        built = {name: build_dataclass(section_cls, d.get(name, {}), name) for name, section_cls in sections.items()}
+        cfg = build_dataclass(cls, {**d, **built}, "config")
+        model_json = json.loads(json.dumps(asdict(cfg.model)))
+        for key, value in d.get("model", {}).items():
+            if key in DERIVED_MODEL_FIELDS and model_json[key] != value:
+                raise ValueError(f"model.{key}={value!r} conflicts with the derived value {model_json[key]!r}")
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        with open(path) as f:
+            return cls.from_dict(json.load(f))
+
+
+def build_dataclass(cls: type, values: Any, where: str) -> Any:
+    """`cls(**values)` for a JSON object (a dataclass instance passes through); unknown keys are errors."""
+    if dataclasses.is_dataclass(values):
+        return values
+    if not isinstance(values, dict):
+        raise ValueError(f"{where} must be a JSON object")
+    unknown = set(values) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {where} field(s): {', '.join(sorted(unknown))}")
+    return cls(**values)
+
+
+def apply_overrides(d: dict[str, Any], overrides: list[tuple[str, str]]) -> dict[str, Any]:
+    """Apply ("optim.lr", "1e-4")-style overrides to a nested config dict (values parsed as JSON,
+    falling back to the raw string, so `--device cpu` and `--optim.lr 1e-4` both work)."""
+    d = json.loads(json.dumps(d))
+    for dotted, raw in overrides:
+        *parents, leaf = dotted.split(".")
+        node = d
+        for part in parents:
+            node = node.setdefault(part, {})
+        try:
+            node[leaf] = json.loads(raw)
+        except json.JSONDecodeError:
+            node[leaf] = raw
+    return d

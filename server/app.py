@@ -1,0 +1,220 @@
+"""The server: a ROUTER socket served by an I/O thread that never runs the model, plus the compute
+thread (server.worker). See server.serve for the command line around it.
+
+I/O thread, per incoming message: decode (errors are answered, the loop carries on), answer
+hello/ping at once, validate generate against this model and the limits, queue it and reply
+`accepted`, handle cancel. It also forwards the compute thread's messages from the inproc outbox.
+Sends use ROUTER_MANDATORY + NOBLOCK: a client that has gone away (EHOSTUNREACH) has its jobs dropped.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from blender_addon.protocol import (INVALID_REQUEST, LIMIT_EXCEEDED, QUEUE_FULL, SHUTTING_DOWN,
+                                    UNKNOWN_CLASS, UNKNOWN_JOB, Accepted, Body, Cancel, Cancelled, ErrorReply,
+                                    GenerateRequest, Hello, Limits, Message, Ping, Pong, ProtocolError, ServerInfo,
+                                    decode, encode, reply)
+from server import __version__
+from server.jobs import Job, JobQueue, QueueClosed
+from server.worker import OUTBOX, Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """host/port: where to bind (port 0 picks a free one). curve_dir: see server.keys."""
+
+    host: str = "127.0.0.1"
+    port: int = 5557
+    limits: Limits = field(default_factory=Limits)
+    max_batch: int = 16
+    progress_interval_s: float = 0.1
+    curve_dir: Path | None = None
+    warmup_steps: int = 2
+
+
+class ServerError(Exception):
+    """The server cannot start (bad address, missing keys, model too large, ...)."""
+
+
+class VoxelServer:
+    """Serve `generator` (a diffusion_core.pipeline.VoxelGenerator) over ZeroMQ.
+
+    start() binds, warms up, starts both threads and returns the bound address; stop() answers
+    every pending job (error `shutting_down`), joins the threads and closes the sockets.
+    """
+
+    def __init__(self, generator: Any, config: ServerConfig):
+        self.generator = generator
+        self.config = config
+        limits = replace(config.limits, max_steps=min(config.limits.max_steps, generator.diffusion.num_timesteps))
+        if generator.resolution > limits.max_resolution:
+            raise ServerError(f"the model's {generator.resolution}^3 grid exceeds max resolution "
+                              f"{limits.max_resolution}; raise --max-resolution if the machine can take it")
+        self.info = ServerInfo(server_version=__version__, model_name=generator.model_name,
+                               class_names=tuple(generator.class_names), resolution=generator.resolution,
+                               channels=generator.channels, limits=limits, instance_id=uuid.uuid4().hex)
+        self.queue = JobQueue(limits.max_queue, max(config.max_batch, limits.max_count))
+        self.context = zmq.Context()
+        self.address = ""
+        self._auth = None
+        self._stop = threading.Event()
+        self._io: threading.Thread | None = None
+        self.worker = Worker(self.context, generator, self.queue, max_message_bytes=limits.max_message_bytes,
+                             progress_interval_s=config.progress_interval_s)
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> str:
+        try:
+            self._router = self._bind()
+        except (zmq.ZMQError, OSError, ValueError) as e:
+            self.context.destroy(linger=0)
+            raise ServerError(f"cannot listen on {self.config.host}:{self.config.port}: {e}") from e
+        self._outbox = self.context.socket(zmq.PULL)
+        self._outbox.bind(OUTBOX)
+        self.generator.generate([0], [0], steps=self.config.warmup_steps, sampler="ddim", guidance_scale=1.0)
+        self.worker.start()
+        self._io = threading.Thread(target=self._serve, name="voxd-io", daemon=True)
+        self._io.start()
+        return self.address
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._io is not None:
+            self._io.join(timeout)
+        if self._auth is not None:
+            self._auth.stop()
+        self.context.destroy(linger=0)
+
+    def _bind(self) -> zmq.Socket:
+        sock = self.context.socket(zmq.ROUTER)
+        sock.linger = 0
+        sock.router_mandatory = 1
+        sock.router_handover = 1  # a reconnecting client (same routing id) takes over its jobs
+        sock.setsockopt(zmq.MAXMSGSIZE, self.config.limits.max_message_bytes)
+        sock.heartbeat_ivl, sock.heartbeat_timeout = 2000, 6000  # notice silently vanished peers
+        if self.config.curve_dir is not None:
+            from server.keys import configure_server_curve
+
+            self._auth = configure_server_curve(self.context, sock, self.config.curve_dir)
+        port = self.config.port or "*"
+        sock.bind(f"tcp://{self.config.host}:{port}")
+        self.address = sock.last_endpoint.decode()
+        return sock
+
+    # ------------------------------------------------------------------ I/O thread
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._outbox, zmq.POLLIN)
+        closing = False
+        try:
+            while True:
+                if self._stop.is_set() and not closing:
+                    closing = True
+                    for job in self.queue.close():
+                        if job.finish():
+                            self._send(job.client, reply(job.job_id, ErrorReply(
+                                SHUTTING_DOWN, "the server is shutting down; restart it and try again")))
+                events = dict(poller.poll(50))
+                if self._outbox in events:
+                    self._forward(self._outbox.recv_multipart(copy=False))
+                if self._router in events:
+                    frames = self._router.recv_multipart(copy=False)
+                    try:
+                        self._handle(frames[0].bytes, frames[1:])
+                    except Exception:  # never let one message take the server down
+                        log.exception("failed to handle a message")
+                if closing and not events and not self.worker.is_alive():
+                    return
+        finally:
+            self._router.close()
+            self._outbox.close()
+
+    def _forward(self, frames: list[zmq.Frame]) -> None:
+        try:
+            self._router.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as e:
+            self._undeliverable(frames[0].bytes, e)
+
+    def _send(self, client: bytes, msg: Message) -> None:
+        try:
+            self._router.send_multipart([client, *encode(msg)], flags=zmq.NOBLOCK, copy=False)
+        except zmq.ZMQError as e:
+            self._undeliverable(client, e)
+
+    def _undeliverable(self, client: bytes, e: zmq.ZMQError) -> None:
+        if e.errno == zmq.EHOSTUNREACH:
+            n = self.queue.drop_client(client)
+            log.info("client %s has gone away; dropped %d job(s)", client.hex(), n)
+        else:
+            log.warning("dropped a message to %s: %s", client.hex(), e)
+
+    def _handle(self, client: bytes, frames: list[zmq.Frame]) -> None:
+        try:
+            msg = decode(frames, self.config.limits.max_message_bytes)
+        except ProtocolError as e:
+            self._send(client, reply(e.parent_id, ErrorReply(e.code, e.message)))
+            return
+        handler = {Hello: self._on_hello, Ping: self._on_ping, GenerateRequest: self._on_generate,
+                   Cancel: self._on_cancel}.get(type(msg.body))
+        if handler is None:
+            body: Body = ErrorReply(INVALID_REQUEST, f"'{msg.type}' is a reply, not a request; send "
+                                    "hello, ping, generate or cancel")
+        else:
+            body = handler(client, msg)
+        if body is not None:
+            self._send(client, reply(msg.msg_id, body))
+
+    def _on_hello(self, client: bytes, msg: Message) -> Body:
+        return self.info
+
+    def _on_ping(self, client: bytes, msg: Message) -> Body:
+        return Pong(instance_id=self.info.instance_id, queued=len(self.queue))
+
+    def _on_generate(self, client: bytes, msg: Message) -> Body | None:
+        req: GenerateRequest = msg.body
+        lim, info = self.info.limits, self.info
+        if req.count > lim.max_count or req.steps > lim.max_steps:
+            return ErrorReply(LIMIT_EXCEEDED, f"this server allows at most {lim.max_count} objects and "
+                              f"{lim.max_steps} steps per request; got count={req.count}, steps={req.steps}")
+        voxel_bytes = req.count * info.channels * info.resolution**3 * 4
+        if "voxels" in req.outputs and voxel_bytes > lim.max_message_bytes:
+            return ErrorReply(LIMIT_EXCEEDED, f"{req.count} grids need {voxel_bytes} bytes, over the "
+                              f"{lim.max_message_bytes}-byte message limit: ask for fewer objects")
+        names = list(info.class_names)
+        label = req.class_label
+        if isinstance(label, str):
+            if label not in names:
+                return ErrorReply(UNKNOWN_CLASS, f"this model has no class {label!r}; it knows: {', '.join(names)}")
+            label = names.index(label)
+        elif label >= len(names):
+            return ErrorReply(UNKNOWN_CLASS, f"class index {label} is out of range: this model has "
+                              f"{len(names)} classes ({', '.join(names)})")
+        job = Job(client=client, job_id=msg.msg_id, request=req, label=label, class_name=names[label])
+        try:
+            ahead = self.queue.submit(job)
+        except QueueClosed:
+            return ErrorReply(SHUTTING_DOWN, "the server is shutting down; restart it and try again")
+        if ahead is None:
+            return ErrorReply(QUEUE_FULL, f"the server already has {lim.max_queue} queued jobs; "
+                              "wait for some to finish or cancel them, then retry")
+        self._send(client, reply(msg.msg_id, Accepted(queue_position=ahead)))
+        return None
+
+    def _on_cancel(self, client: bytes, msg: Message) -> Body | None:
+        state = self.queue.cancel(client, msg.body.job_id)
+        if state is None:
+            return ErrorReply(UNKNOWN_JOB, f"no queued or running job {msg.body.job_id!r} from this client "
+                              "(it may have finished already)")
+        if state == "dropped":  # a running job is answered by the compute thread at its next step
+            self._send(client, reply(msg.body.job_id, Cancelled()))
+        return None

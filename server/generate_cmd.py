@@ -1,0 +1,98 @@
+"""`python -m server generate`: one-shot generation without Blender.
+
+Writes, per object, OUT/<class>_<seed>.npz (voxels float32 [C, R, R, R] in [0, 1], class_name, seed)
+and OUT/<class>_<seed>.ply (or .obj) with colours. Runs the model in-process, or asks a running
+server with --server tcp://HOST:PORT (then --checkpoint is not needed).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from blender_addon.client import ClientError, VoxelClient
+from blender_addon.protocol import (DEFAULT_ALPHA_THRESHOLD, MESH_STYLES, SAMPLERS, GenerateRequest, GenerateResult,
+                                    ProtocolError)
+from server.mesh_io import WRITERS
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m server generate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--checkpoint", type=Path)
+    src.add_argument("--server", help="tcp://HOST:PORT of a running `serve`")
+    p.add_argument("--class", dest="class_label", required=True, help="class name or index")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--sampler", choices=SAMPLERS, default="ddim")
+    p.add_argument("--eta", type=float, default=0.0)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--alpha-threshold", type=float, default=DEFAULT_ALPHA_THRESHOLD)
+    p.add_argument("--mesh-style", choices=MESH_STYLES, default="smooth")
+    p.add_argument("--mesh-size", type=float, default=1.0, help="edge length of the grid in mesh units")
+    p.add_argument("--format", choices=sorted(WRITERS), default="ply")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--timeout", type=float, default=10.0, help="server silence (s) before giving up")
+    p.add_argument("--out", type=Path, default=Path("out"))
+    return p.parse_args(argv)
+
+
+def generate_in_process(checkpoint: Path, device: str, request: GenerateRequest) -> GenerateResult:
+    from diffusion_core.pipeline import VoxelGenerator
+    from server.results import build_result
+
+    gen = VoxelGenerator.from_checkpoint(checkpoint, device=device)
+    label = request.class_label
+    if isinstance(label, str):
+        if label not in gen.class_names:
+            raise ValueError(f"unknown class {label!r}; this model knows: {', '.join(gen.class_names)}")
+        label = gen.class_names.index(label)
+    voxels = gen.generate([label] * request.count, request.seeds, steps=request.steps, sampler=request.sampler,
+                          eta=request.eta, guidance_scale=request.guidance)
+    return build_result(voxels, request, gen.class_names[label])
+
+
+def generate_via_server(address: str, timeout_s: float, request: GenerateRequest) -> GenerateResult:
+    host, port = address.removeprefix("tcp://").rsplit(":", 1)
+    with VoxelClient(host, int(port), timeout_s=timeout_s) as client:
+        job = client.submit(request)
+        for p in job.progress():
+            print(f"\rstep {p.step}/{p.total}", end="", flush=True)
+        print()
+        return job.result()
+
+
+def write_outputs(result: GenerateResult, out: Path, fmt: str) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for i, seed in enumerate(result.seeds):
+        stem = out / f"{result.class_name}_{seed}"
+        np.savez_compressed(stem.with_suffix(".npz"), voxels=result.voxels[i], class_name=result.class_name,
+                            seed=np.int64(seed))
+        WRITERS[fmt](stem.with_suffix(f".{fmt}"), result.meshes[i])
+        written += [stem.with_suffix(".npz"), stem.with_suffix(f".{fmt}")]
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    label: str | int = int(args.class_label) if args.class_label.isdigit() else args.class_label
+    try:
+        request = GenerateRequest(class_label=label, seed=args.seed, count=args.count, steps=args.steps,
+                                  sampler=args.sampler, eta=args.eta, guidance=args.guidance,
+                                  outputs=("voxels", "mesh"), mesh_style=args.mesh_style,
+                                  alpha_threshold=args.alpha_threshold, mesh_size=args.mesh_size)
+        if args.server:
+            result = generate_via_server(args.server, args.timeout, request)
+        else:
+            result = generate_in_process(args.checkpoint, args.device, request)
+    except (ClientError, ProtocolError, ValueError, OSError) as e:  # one actionable line, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    for path in write_outputs(result, args.out, args.format):
+        print(path)
+    return 0

@@ -1,0 +1,249 @@
+"""Scenarios that run inside a fresh Blender (the bpy module) process, started by test_blender_addon.py.
+
+    python tests/addon/blender_scenarios.py SCENARIO '{"port": 5557, ...}'
+
+Each scenario asserts; a failure exits non-zero with the traceback. One process per scenario keeps
+Blender state from leaking between them (bpy starts in about half a second).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+EXT_MODULE = "bl_ext.user_default.voxel_diffusion"
+
+
+def _vertices(obj) -> np.ndarray:
+    co = np.zeros(len(obj.data.vertices) * 3, np.float32)
+    obj.data.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def _check_generated(obj, class_name: str, seed: int, style: str) -> None:
+    from blender_addon.scene_build import COLLECTION_NAME, COLOR_ATTRIBUTE, MATERIAL_NAME  # same names as shipped
+
+    assert obj.name == f"{class_name}_{seed}", obj.name
+    assert obj.users_collection[0].name == COLLECTION_NAME
+    params = obj["voxel_diffusion"].to_dict()
+    assert params["class_name"] == class_name and params["seed"] == seed and params["mesh_style"] == style
+    mesh = obj.data
+    assert len(mesh.polygons) > 0
+    sizes = {p.loop_total for p in mesh.polygons}
+    assert sizes == ({3} if style == "smooth" else {4}), sizes
+    attr = mesh.color_attributes[COLOR_ATTRIBUTE]
+    assert attr.data_type == "FLOAT_COLOR" and attr.domain == ("POINT" if style == "smooth" else "CORNER")
+    material = mesh.materials[0]
+    assert material.name == MATERIAL_NAME
+    node = next(n for n in material.node_tree.nodes if n.type == "ATTRIBUTE")
+    assert node.attribute_name == COLOR_ATTRIBUTE
+    link = next(lk for lk in material.node_tree.links if lk.to_socket.name == "Base Color")
+    assert link.from_node == node
+
+
+def installed_extension(zip_path: str, port: int, dead_port: int) -> None:
+    """Install the built zip as an extension, then drive the operators against the real server."""
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+    assert result == {"FINISHED"}, result
+    assert EXT_MODULE in bpy.context.preferences.addons
+    site = Path(bpy.utils.user_resource("EXTENSIONS", path=".local")).rglob("zmq/__init__.py")
+    assert any(site), "the pyzmq wheel was not installed"
+    sys.path.insert(0, str(REPO))  # only for the name constants in _check_generated
+
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    ops = bpy.ops.voxel_diffusion
+    scene = bpy.context.scene
+    settings = scene.voxel_diffusion
+
+    # No server: the operator fails with a readable error, quickly.
+    prefs.port, prefs.timeout = dead_port, 0.5
+    start = time.monotonic()
+    try:
+        ops.generate()
+        raise AssertionError("generate must fail without a server")
+    except RuntimeError as e:
+        assert "no Voxel Diffusion server answered" in str(e), e
+    assert time.monotonic() - start < 5.0
+    assert ops.connect() == {"CANCELLED"}
+
+    prefs.port, prefs.timeout = port, 5.0
+    assert ops.connect() == {"FINISHED"}
+    runtime = sys.modules[f"{EXT_MODULE}.runtime"]
+    assert runtime.class_names() == ["chair", "table", "lamp"]
+    assert settings.class_name == "chair"
+
+    scene.cursor.location = (1.0, 2.0, 0.0)
+    settings.class_name, settings.seed, settings.variations = "table", 40, 2
+    settings.quality, settings.steps, settings.threshold = "CUSTOM", 3, 0.5
+    bpy.ops.ed.undo_push(message="before generate")
+    assert ops.generate() == {"FINISHED"}
+    a, b = bpy.data.objects["table_40"], bpy.data.objects["table_41"]
+    _check_generated(a, "table", 40, "smooth")
+    _check_generated(b, "table", 41, "smooth")
+    assert tuple(a.location) == (1.0, 2.0, 0.0) and math.isclose(b.location.x, 1.0 + 1.25 * settings.size)
+
+    # One undo step removes the whole generation.
+    bpy.ops.ed.undo()
+    assert "table_40" not in bpy.data.objects and "table_41" not in bpy.data.objects
+    bpy.ops.ed.redo()
+    scene = bpy.context.scene  # undo reloads the file data: RNA references taken before it are stale
+    settings = scene.voxel_diffusion
+    a = bpy.data.objects["table_40"]
+    before = _vertices(a)
+
+    # Regenerate: same seed, same object, in place.
+    bpy.context.view_layer.objects.active = a
+    a.location = (5.0, 5.0, 0.0)
+    bpy.data.objects["table_40"].data.vertices[0].co = (9.0, 9.0, 9.0)  # a local edit Regenerate undoes
+    assert ops.regenerate() == {"FINISHED"}
+    np.testing.assert_allclose(_vertices(a), before, atol=1e-6)
+    assert tuple(a.location) == (5.0, 5.0, 0.0)
+
+    # Variation: new seed, beside the source, same settings.
+    names = set(bpy.data.objects.keys())
+    assert ops.variation() == {"FINISHED"}
+    (new,) = set(bpy.data.objects.keys()) - names
+    var = bpy.data.objects[new]
+    assert var["voxel_diffusion"]["seed"] != 40 and var["voxel_diffusion"]["steps"] == 3
+    assert var.location.x > a.location.x
+
+    # Cubes are meshed locally from the voxels.
+    settings.mesh_style, settings.variations, settings.seed = "cubes", 1, 7
+    assert ops.generate() == {"FINISHED"}
+    _check_generated(bpy.data.objects["table_7"], "table", 7, "cubes")
+
+    # Disabling unregisters cleanly (threads stopped, properties gone).
+    bpy.ops.preferences.addon_disable(module=EXT_MODULE)
+    assert not hasattr(bpy.types.Scene, "voxel_diffusion")
+
+
+def _tick_until_idle(runtime, timeout_s: float) -> list:
+    """Drive the add-on's timer callback by hand (timers never fire without an event loop)."""
+    seen = []
+    deadline = time.monotonic() + timeout_s
+    while runtime.job_running():
+        assert time.monotonic() < deadline, "the job did not end in time"
+        runtime.tick()
+        seen.append(runtime.STATE.progress)
+        time.sleep(0.02)
+    return seen
+
+
+def background_job(port: int, checkpoint: str) -> None:
+    """The UI path: worker thread + queue drained by the timer callback; undo; cancel; killed server."""
+    import subprocess
+
+    sys.path.insert(0, str(REPO))
+    import blender_addon
+    from blender_addon import runtime
+    from blender_addon.generation import GenerationParams
+    from blender_addon.jobs import ServerAddress
+
+    blender_addon.register()
+    try:
+        runtime.server_address = lambda: ServerAddress("127.0.0.1", port, timeout_s=1.0, retries=1)
+        scene = bpy.context.scene.name  # a name: undo invalidates RNA references
+        params = GenerationParams("lamp", 3, steps=4, threshold=0.5)
+        bpy.ops.ed.undo_push(message="before")
+        runtime.start_job(params, 2, runtime.Target(scene, (0.0, 0.0, 0.0)))
+        seen = _tick_until_idle(runtime, 30)
+        assert any(p is not None and p.total == 4 for p in seen), "no progress reached the main thread"
+        assert "lamp_3" in bpy.data.objects and "lamp_4" in bpy.data.objects, runtime.STATE.message
+        assert runtime.STATE.message.startswith("Generated") and not runtime.STATE.message_is_error
+        bpy.ops.ed.undo()  # the timer pushed one undo step for both objects
+        assert "lamp_3" not in bpy.data.objects and "lamp_4" not in bpy.data.objects
+
+        # Cancel a long job after its first progress.
+        runtime.start_job(GenerationParams("lamp", 9, steps=1000), 1, runtime.Target(scene))
+        while runtime.STATE.progress is None:
+            runtime.tick()
+            time.sleep(0.02)
+        runtime.cancel_job()
+        _tick_until_idle(runtime, 15)
+        assert runtime.STATE.message == "Generation cancelled", runtime.STATE.message
+        assert "lamp_9" not in bpy.data.objects
+
+        # A server killed mid-job: a clear error within seconds, Blender keeps going.
+        server = subprocess.Popen([sys.executable, "-m", "server", "serve", "--checkpoint", checkpoint, "--port", "0",
+                                   "--threads", "1"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+        line = server.stdout.readline()
+        assert line.startswith("READY"), line
+        other = int(line.split()[1].rsplit(":", 1)[1])
+        runtime.server_address = lambda: ServerAddress("127.0.0.1", other, timeout_s=1.0, retries=1)
+        runtime.start_job(GenerationParams("chair", 1, steps=1000, threshold=0.5), 1, runtime.Target(scene))
+        while runtime.STATE.progress is None:
+            runtime.tick()
+            time.sleep(0.02)
+        server.kill()
+        server.wait()
+        start = time.monotonic()
+        _tick_until_idle(runtime, 15)
+        assert runtime.STATE.message_is_error and "no Voxel Diffusion server answered" in runtime.STATE.message
+        print(f"killed server reported after {time.monotonic() - start:.1f} s")
+    finally:
+        blender_addon.unregister()
+
+
+def scripting_api(port: int, out_dir: str) -> None:
+    """The documented API without registering the add-on: grid, scatter without overlaps, save."""
+    sys.path.insert(0, str(REPO))
+    from blender_addon import api
+    from blender_addon.layout import footprint_radius
+
+    assert api.server_info(port=port).class_names == ("chair", "table", "lamp")
+    objs = api.generate_objects([("chair", 1), ("lamp", 2)], port=port, steps=2, threshold=0.5, location=(0, 0, 1))
+    assert [o.name for o in objs] == ["chair_1", "lamp_2"] and objs[1].location.x == 1.25
+    grid = api.populate_grid(["chair", "table"], seeds=[5, 6], port=port, steps=2, style="cubes", threshold=0.5,
+                             origin=(0, 10, 0), spacing=2.0)
+    assert [tuple(o.location) for o in grid] == [(0, 10, 0), (2, 10, 0), (0, 8, 0), (2, 8, 0)]
+    scattered = api.scatter_on_plane(6, ["chair", "table", "lamp"], area=(8, 8), min_distance=0.2, seed=4,
+                                     port=port, steps=2, threshold=0.5, center=(20, 0, 0))
+    xy = np.array([tuple(o.location)[:2] for o in scattered])
+    gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e9
+    assert gaps.min() >= 2 * footprint_radius(1.0) + 0.2 - 1e-6
+    assert np.all(np.abs(xy - (20, 0)) <= 4 - footprint_radius(1.0) + 1e-6)
+    try:
+        api.generate_objects([("sofa", 1)], port=port, steps=2)
+        raise AssertionError("an unknown class must fail")
+    except api.GenerationError as e:
+        assert "sofa" in str(e), e
+
+    path = api.save_blend(Path(out_dir) / "scene.blend")
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.wm.open_mainfile(filepath=str(path))
+    assert bpy.data.objects["chair_1"]["voxel_diffusion"]["steps"] == 2
+    assert len(bpy.data.collections["Voxel Diffusion"].objects) == 12
+
+
+def synthetic_build() -> None:
+    """scene_build from known voxels: counts and colours match the mesh arrays exactly."""
+    sys.path.insert(0, str(REPO))
+    from blender_addon import scene_build
+    from blender_addon.colors import srgb_to_linear
+    from blender_addon.generation import GenerationParams
+    from blender_addon.meshing import cube_mesh
+
+    vox = np.zeros((4, 4, 4, 4), np.float32)
+    vox[:, 1, 1, 1] = (1.0, 0.5, 0.0, 1.0)
+    vox[:, 2, 1, 1] = (0.0, 0.0, 1.0, 1.0)
+    arrays = cube_mesh(vox, size=2.0)
+    col = scene_build.voxel_collection(bpy.context.scene)
+    obj = scene_build.build_object(arrays, GenerationParams("box", 0, mesh_style="cubes"), collection=col)
+    assert len(obj.data.vertices) == 12 and len(obj.data.polygons) == 10 and len(obj.data.loops) == 40
+    colors = np.zeros(40 * 4, np.float32)
+    obj.data.color_attributes["Color"].data.foreach_get("color", colors)
+    expected = np.repeat(arrays.face_colors, 4, axis=0)
+    np.testing.assert_allclose(colors.reshape(-1, 4)[:, :3], srgb_to_linear(expected[:, :3]), atol=1e-6)
+    assert not obj.data.validate()  # nothing to fix
+    assert scene_build.stored_params(obj) == GenerationParams("box", 0, mesh_style="cubes")
+
+
+if __name__ == "__main__":
+    globals()[sys.argv[1]](**json.loads(sys.argv[2] if len(sys.argv) > 2 else "{}"))
+    print("SCENARIO OK")

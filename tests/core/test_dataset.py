@@ -1,0 +1,67 @@
+"""Synthetic data set: balance, hue stratification, reproducibility, mask mode, item range, npz round trip."""
+import numpy as np
+import pytest
+import torch
+
+from diffusion_core.dataset import VoxelDataset, make_synthetic_dataset
+from diffusion_core.shapes import CLASS_NAMES
+
+
+def test_balanced_and_shuffled():
+    ds = make_synthetic_dataset(len(CLASS_NAMES) * 6, seed=1)
+    assert ds.class_names == list(CLASS_NAMES)
+    np.testing.assert_array_equal(np.bincount(ds.labels), np.full(len(CLASS_NAMES), 6))
+    assert not np.all(np.diff(ds.labels) >= 0)  # not sorted by class
+    assert ds.voxels.shape == (len(CLASS_NAMES) * 6, 4, 16, 16, 16)
+
+
+def test_uneven_count_differs_by_at_most_one():
+    counts = np.bincount(make_synthetic_dataset(7, classes=["cube", "mug", "tree"]).labels)
+    assert sorted(counts) == [2, 2, 3]
+
+
+def test_hues_are_stratified_within_a_class():
+    ds = make_synthetic_dataset(12, seed=0, classes=["cube"])
+    rgb = ds.voxels[:, :3].reshape(12, 3, -1).max(axis=2)  # cube is one colour
+    hue = np.arctan2(np.sqrt(3) * (rgb[:, 1] - rgb[:, 2]), 2 * rgb[:, 0] - rgb[:, 1] - rgb[:, 2]) / (2 * np.pi) % 1
+    strata = np.floor(np.sort(hue) * 12)
+    assert len(np.unique(strata)) >= 9  # evenly spread, not clumped
+
+
+def test_same_seed_same_arrays_other_seed_differs():
+    a, b = make_synthetic_dataset(32, seed=5), make_synthetic_dataset(32, seed=5)
+    np.testing.assert_array_equal(a.voxels, b.voxels)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert not np.array_equal(a.voxels, make_synthetic_dataset(32, seed=6).voxels)
+
+
+def test_only_mask_keeps_alpha():
+    full = make_synthetic_dataset(16, seed=2)
+    mask = make_synthetic_dataset(16, seed=2, only_mask=True)
+    assert mask.voxels.shape == (16, 1, 16, 16, 16) and mask.channels == 1
+    np.testing.assert_array_equal(mask.voxels[:, 0], full.voxels[:, 3])
+
+
+def test_getitem_in_model_space():
+    ds = make_synthetic_dataset(16, seed=3)
+    x, label = ds[4]
+    assert isinstance(x, torch.Tensor) and x.dtype == torch.float32 and x.shape == (4, 16, 16, 16)
+    assert x.min() == -1 and x.max() <= 1 and (x == 1).any()
+    assert label == ds.labels[4] and isinstance(label, int)
+
+
+def test_save_load_roundtrip(tmp_path):
+    ds = make_synthetic_dataset(16, resolution=8, seed=4, classes=["chair", "lamp"])
+    path = tmp_path / "data.npz"
+    ds.save(path)
+    loaded = VoxelDataset.load(path)
+    np.testing.assert_array_equal(loaded.voxels, ds.voxels)
+    np.testing.assert_array_equal(loaded.labels, ds.labels)
+    assert loaded.class_names == ["chair", "lamp"] and loaded.resolution == 8
+
+
+def test_rejects_bad_arrays():
+    with pytest.raises(ValueError):
+        VoxelDataset(np.zeros((2, 3, 4, 4, 4)), np.zeros(2), ["a"])
+    with pytest.raises(ValueError):
+        VoxelDataset(np.zeros((2, 1, 4, 4, 4)), np.array([0, 1]), ["a"])

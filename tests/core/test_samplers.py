@@ -1,0 +1,228 @@
+"""Samplers: full loops against diffusers' DDIMScheduler / DDPMScheduler, seeding, guidance, progress steps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from diffusion_core.diffusion import GaussianDiffusion
+from diffusion_core.samplers import SampleStep, sample, sample_progressive, spaced_timesteps
+from diffusion_core.schedules import make_betas
+
+SHAPE = (2, 4, 4, 4, 4)
+SEEDS = (11, 12)
+NULL = 9
+
+
+def _diffusion(learn_sigma: bool) -> GaussianDiffusion:
+    loss = "hybrid" if learn_sigma else "mse"
+    return GaussianDiffusion(make_betas("cosine", 1000), learn_sigma=learn_sigma, loss=loss)
+
+
+def _generators(seeds=SEEDS) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed) for seed in seeds]
+
+
+def _draw(generators: list[torch.Generator]) -> torch.Tensor:
+    """The noise our sampler draws: one row per sample from its own generator."""
+    return torch.stack([torch.randn(SHAPE[1:], generator=g) for g in generators])
+
+
+def test_spaced_timesteps_are_diffusers_trailing_spacing() -> None:
+    for steps in (1, 30, 50, 1000):
+        scheduler = DDIMScheduler(num_train_timesteps=1000, timestep_spacing="trailing")
+        scheduler.set_timesteps(steps)
+        assert spaced_timesteps(1000, steps) == sorted(scheduler.timesteps.tolist())
+    assert spaced_timesteps(1000, 1000) == list(range(1000))
+    with pytest.raises(ValueError):
+        spaced_timesteps(1000, 0)
+    with pytest.raises(ValueError):
+        spaced_timesteps(10, 11)
+
+
+def _ddim_reference() -> DDIMScheduler:
+    # Our sampler uses "trailing" spacing (999, 979, ..., 19 for 50 of 1000 steps). With T divisible by the step
+    # count that list is uniform, so diffusers' stride formula prev = t - T // steps lands on the same pairs
+    # as our walk along one list; its last step goes to prev = -1, where set_alpha_to_one=True gives
+    # abar_prev = 1, as our respaced timeline does (steps_offset only applies to "leading" spacing).
+    # clip_sample=True with use_clipped_model_output=True (passed to step) matches our clipping of x_0 and
+    # re-deriving eps from the clipped x_0.
+    scheduler = DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        clip_sample=True,
+        clip_sample_range=1.0,
+        set_alpha_to_one=True,
+        steps_offset=0,
+        timestep_spacing="trailing",
+        prediction_type="epsilon",
+    )
+    scheduler.set_timesteps(50)
+    return scheduler
+
+
+def _assert_trajectories_match(ours: list[SampleStep], reference: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """x_t to 1e-5; pred_x0 to 1e-5 relative to its scale 1/sqrt(abar_t) (x_0 = (x_t - ...) / sqrt(abar_t)
+    amplifies float32 rounding by up to ~2e4 at t = 999, in diffusers as much as here)."""
+    alphas_cumprod = _diffusion(False).alphas_cumprod
+    assert len(ours) >= len(reference)
+    for step, (x_prev, pred_x0) in zip(ours, reference):
+        torch.testing.assert_close(step.x_t, x_prev, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(step.pred_x0, pred_x0, rtol=1e-5, atol=1e-5 / np.sqrt(alphas_cumprod[step.t]))
+
+
+@pytest.mark.parametrize("eta", [0.0, 0.6])
+def test_full_50_step_ddim_loop_matches_diffusers(eps_model, eta: float) -> None:
+    ours = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=50, sampler="ddim", eta=eta, seeds=SEEDS))
+    scheduler = _ddim_reference()
+    generators = _generators()
+    x = _draw(generators)
+    reference = []
+    for i, t in enumerate(scheduler.timesteps):
+        last = i == len(scheduler.timesteps) - 1  # sigma is 0 there: our sampler draws no noise for it
+        noise = torch.zeros(SHAPE) if last or eta == 0 else _draw(generators)
+        out = scheduler.step(
+            eps_model(x, t.expand(SHAPE[0])), t, x, eta=eta, use_clipped_model_output=True, variance_noise=noise
+        )
+        x = out.prev_sample
+        reference.append((x, out.pred_original_sample))
+    assert [s.t for s in ours] == scheduler.timesteps.tolist()
+    _assert_trajectories_match(ours, reference)
+
+
+@pytest.mark.parametrize(("steps", "compared"), [(30, 29), (1000, 1000)])
+def test_ddpm_learned_range_loop_matches_diffusers(sigma_model, steps: int, compared: int) -> None:
+    """Ancestral steps with learned-range variance and the same noise against diffusers, respaced to 30 steps
+    and, for our sampler respaced to all 1000 steps, against diffusers' unrespaced chain (prev_t = t - 1).
+
+    diffusers' alphas_cumprod are recomputed in float64 from its own betas: in float32, its
+    beta_t = 1 - abar_t / abar_{t-1} loses ~1e-3 relative for betas ~4e-5, which moves x by ~1e-5 per step.
+    diffusers treats the last respaced step (t=19 -> x_0) as t > 0 and adds noise with a log variance built
+    from beta~ clamped at 1e-20, where our respaced chain ends noise-free, so that single step is not compared.
+    """
+    scheduler = DDPMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule="squaredcos_cap_v2",
+        variance_type="learned_range",
+        clip_sample=True,
+        timestep_spacing="trailing",
+    )
+    scheduler.alphas_cumprod = torch.cumprod(1.0 - scheduler.betas.double(), dim=0)
+    if steps != 1000:
+        scheduler.set_timesteps(steps)  # walks its own list of timesteps: prev_t is the next entry
+    ours = list(sample_progressive(sigma_model, _diffusion(True), SHAPE, steps=steps, sampler="ddpm", seeds=SEEDS))
+    generators = _generators()
+    x = _draw(generators)
+    reference = []
+    for t in scheduler.timesteps[:compared]:
+        out = scheduler.step(sigma_model(x, t.expand(SHAPE[0])), t, x, generator=generators)
+        x = out.prev_sample
+        assert x.dtype == torch.float32  # the float64 scalars do not promote the float32 tensors
+        reference.append((x, out.pred_original_sample))
+    assert [s.t for s in ours] == scheduler.timesteps.tolist()
+    _assert_trajectories_match(ours, reference)
+
+
+# Regression guard, written once by this implementation after the diffusers checks above passed:
+# x.flatten()[::64][:8] at the middle step (index 12) and at the end of a 25-step loop. (This dummy model's
+# DDIM samples end on the clip at +-1; the middle step is the sensitive one there.)
+STORED = {
+    "ddim": (
+        [-1.076579, -1.727715, -1.383014, -1.660371, -0.815521, -1.736573, 1.239432, -1.268041],
+        [-1.0, -1.0, -1.0, -1.0, -1.0, -1.0, 1.0, -1.0],
+    ),
+    "ddpm": (
+        [-1.109742, -0.692324, 0.128485, -0.379513, 1.724491, 0.618976, -0.219905, 0.656866],
+        [-1.0, 0.150071, 1.0, -0.141197, 1.0, 1.0, -0.591497, 0.7025],
+    ),
+}
+
+
+@pytest.mark.parametrize("sampler", list(STORED))
+def test_full_loop_matches_stored_values(eps_model, sigma_model, sampler: str) -> None:
+    model, learn_sigma = (sigma_model, True) if sampler == "ddpm" else (eps_model, False)
+    steps = list(sample_progressive(model, _diffusion(learn_sigma), SHAPE, steps=25, sampler=sampler, seeds=SEEDS))
+    middle, final = STORED[sampler]
+    np.testing.assert_allclose(steps[12].x_t.flatten()[::64][:8].numpy(), middle, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(steps[-1].x_t.flatten()[::64][:8].numpy(), final, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("sampler", "eta"), [("ddim", 0.0), ("ddim", 0.5), ("ddpm", 0.0)])
+def test_seeded_runs_repeat_and_do_not_depend_on_the_batch(sigma_model, sampler: str, eta: float) -> None:
+    diffusion = _diffusion(True)
+    kwargs = dict(steps=10, sampler=sampler, eta=eta)
+    batch = sample(sigma_model, diffusion, (3, *SHAPE[1:]), seeds=[5, 6, 7], **kwargs)
+    again = sample(sigma_model, diffusion, (3, *SHAPE[1:]), seeds=[5, 6, 7], **kwargs)
+    assert torch.equal(batch, again)
+    alone = sample(sigma_model, diffusion, (1, *SHAPE[1:]), seeds=[6], **kwargs)
+    torch.testing.assert_close(alone[0], batch[1], rtol=0, atol=1e-6)
+    assert not torch.allclose(batch[0], batch[1])
+
+
+def test_ddim_eta0_depends_only_on_the_initial_noise(eps_model) -> None:
+    """Deterministic: x_0 is a fixed function of x_T, while eta > 0 adds fresh noise every step."""
+    diffusion = _diffusion(False)
+    deterministic = sample(eps_model, diffusion, SHAPE, steps=20, eta=0.0, seeds=SEEDS)
+    stochastic = sample(eps_model, diffusion, SHAPE, steps=20, eta=1.0, seeds=SEEDS)
+    assert not torch.allclose(deterministic, stochastic)
+    scheduler = _ddim_reference()
+    scheduler.set_timesteps(20)
+    x = _draw(_generators())
+    for t in scheduler.timesteps:  # diffusers' DDIM with eta=0 never draws noise
+        x = scheduler.step(eps_model(x, t.expand(SHAPE[0])), t, x, eta=0.0, use_clipped_model_output=True).prev_sample
+    torch.testing.assert_close(deterministic, x, rtol=1e-5, atol=1e-5)
+
+
+def test_guidance_scale_one_equals_the_unguided_conditional_run(sigma_model) -> None:
+    diffusion, labels = _diffusion(True), torch.tensor([2, 4])
+    plain = sample(sigma_model, diffusion, SHAPE, steps=8, sampler="ddpm", labels=labels, seeds=SEEDS)
+    scale_one = sample(
+        sigma_model, diffusion, SHAPE, steps=8, sampler="ddpm", labels=labels, guidance_scale=1.0,
+        null_label=NULL, seeds=SEEDS,
+    )
+    assert torch.equal(plain, scale_one)
+
+
+def test_guidance_runs_one_doubled_batch_and_mixes_only_eps(sigma_model) -> None:
+    diffusion, labels, scale = _diffusion(True), torch.tensor([2, 4]), 3.0
+    calls = []
+
+    def recording(x, t, y):
+        calls.append(y.clone())
+        return sigma_model(x, t, y=y)
+
+    def guided_by_hand(x, t, y):
+        cond, uncond = sigma_model(x, t, y=y), sigma_model(x, t, y=torch.full_like(y, NULL))
+        eps = uncond[:, :4] + scale * (cond[:, :4] - uncond[:, :4])
+        return torch.cat([eps, cond[:, 4:]], dim=1)
+
+    kwargs = dict(steps=6, sampler="ddpm", labels=labels, seeds=SEEDS)
+    guided = sample(recording, diffusion, SHAPE, guidance_scale=scale, null_label=NULL, **kwargs)
+    assert len(calls) == 6 and all(torch.equal(y, torch.tensor([2, 4, NULL, NULL])) for y in calls)
+    torch.testing.assert_close(guided, sample(guided_by_hand, diffusion, SHAPE, **kwargs), rtol=0, atol=1e-6)
+    unguided = sample(sigma_model, diffusion, SHAPE, **kwargs)
+    assert not torch.allclose(guided, unguided)
+    with pytest.raises(ValueError, match="null_label"):
+        sample(sigma_model, diffusion, SHAPE, guidance_scale=scale, **kwargs)
+
+
+def test_progress_steps_are_yielded_outside_inference_mode(eps_model) -> None:
+    steps = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=5, seeds=SEEDS))
+    assert [s.index for s in steps] == list(range(5)) and {s.total for s in steps} == {5}
+    assert [s.t for s in steps] == [999, 799, 599, 399, 199]
+    for step in sample_progressive(eps_model, _diffusion(False), SHAPE, steps=5, seeds=SEEDS):
+        assert not torch.is_inference_mode_enabled()  # the caller's code between steps runs normally
+        assert step.x_t.is_inference() and step.x_t.shape == SHAPE
+        assert step.pred_x0.abs().max() <= 1.0
+        break  # stopping early (cancel) is just leaving the loop
+
+
+def test_bad_arguments_are_rejected(eps_model) -> None:
+    diffusion = _diffusion(False)
+    with pytest.raises(ValueError, match="one seed per sample"):
+        sample(eps_model, diffusion, SHAPE, steps=2, seeds=[1])
+    with pytest.raises(ValueError, match="sampler"):
+        sample(eps_model, diffusion, SHAPE, steps=2, sampler="euler", seeds=SEEDS)
+    with pytest.raises(ValueError, match="eta"):
+        sample(eps_model, diffusion, SHAPE, steps=2, eta=-0.1, seeds=SEEDS)

@@ -1,0 +1,111 @@
+"""Training: config handling, the run directory, overfitting one batch, and exact resume."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from diffusion_core import train as train_module
+from diffusion_core.checkpoint import load_checkpoint
+from diffusion_core.pipeline import VoxelGenerator
+from diffusion_core.shapes import CLASS_NAMES
+from diffusion_core.train import main
+from diffusion_core.train_config import TrainConfig, apply_overrides
+
+TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny_test.json"
+
+
+def _losses(run: Path) -> list[dict]:
+    return [{k: v for k, v in json.loads(line).items() if k != "samples_per_s"}
+            for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_config_files_load_and_derive_the_model_fields():
+    default = TrainConfig.load(Path(TINY).with_name("default_16.json"))
+    assert default.model.resolution == 16 and default.model.in_channels == 4
+    assert default.model.num_classes == len(CLASS_NAMES) and default.model.learn_sigma
+    assert default.optim.label_dropout == 0.1 and default.diffusion.schedule == "cosine"
+    tiny = TrainConfig.load(TINY)
+    assert TrainConfig.from_dict(json.loads(json.dumps(tiny.to_dict()))) == tiny  # checkpoint round trip
+    overrides = [("data.only_mask", "true"), ("device", "cpu")]
+    mask = TrainConfig.from_dict(apply_overrides(json.loads(TINY.read_text()), overrides))
+    assert mask.model.in_channels == 1 and mask.device == "cpu"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (("optim.learning_rate", "1"), "unknown optim field"),
+        (("model.resolution", "32"), "conflicts"),
+        (("device", "tpu"), "device"),
+        (("log_every", "0"), "log_every"),
+    ],
+)
+def test_bad_configs_are_rejected(override, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict(apply_overrides(json.loads(TINY.read_text()), [override]))
+
+
+def test_overfits_one_batch_and_writes_the_run_directory(tmp_path):
+    run = tmp_path / "overfit"
+    main(["--config", str(TINY), "--out", str(run), "--data.num_samples", "4", "--optim.steps", "200",
+          "--optim.label_dropout", "0", "--optim.warmup_steps", "10", "--optim.lr", "3e-3",
+          "--log_every", "10", "--checkpoint_every", "100", "--preview_every", "200"])
+    records = _losses(run)
+    assert [r["step"] for r in records] == list(range(10, 201, 10))
+    mse = [r["mse"] for r in records]  # the eps-MSE; the small-weight vb term is spiky at small t
+    assert sum(mse[-3:]) / 3 < 0.3 * mse[0], mse
+    assert records[-1]["loss"] < records[0]["loss"]
+
+    for name in ("config.json", "dataset.npz", "loss.png", "ckpt_last.safetensors", "model_ema_fp16.safetensors",
+                 "previews/step_0000200.png"):
+        assert (run / name).is_file(), name
+    ckpt = load_checkpoint(run / "ckpt_last.safetensors")
+    assert ckpt.step == 200 and ckpt.class_names == list(CLASS_NAMES)
+    assert (run / "model_ema_fp16.safetensors").stat().st_size < (run / "ckpt_last.safetensors").stat().st_size / 4
+    generator = VoxelGenerator.from_checkpoint(run / "model_ema_fp16.safetensors")
+    assert generator.model_name == "overfit" and generator.generate([0], [0], steps=2).shape == (1, 4, 8, 8, 8)
+
+
+@pytest.mark.parametrize("log_every", [1, 2])  # 2: the checkpoint at step 3 falls inside a log interval
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch, log_every):
+    """tiny_test: 6 steps over 4-step epochs, checkpoints at 3 and 6, a crash during step 5."""
+    whole, crashed = tmp_path / "whole", tmp_path / "crashed"
+    logging = ["--log_every", str(log_every)]
+    main(["--config", str(TINY), "--out", str(whole), *logging])
+
+    original_step = train_module._Trainer._train_step
+
+    def crash_at_step_5(self):
+        if self.step == 4:
+            raise KeyboardInterrupt
+        return original_step(self)
+
+    monkeypatch.setattr(train_module._Trainer, "_train_step", crash_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--config", str(TINY), "--out", str(crashed), *logging])
+    monkeypatch.undo()
+    assert load_checkpoint(crashed / "ckpt_last.safetensors").step == 3
+    assert [r["step"] for r in _losses(crashed)] == list(range(log_every, 5, log_every))  # 4 is redone
+
+    with pytest.raises(FileExistsError):
+        main(["--config", str(TINY), "--out", str(crashed)])
+    with pytest.raises(ValueError, match="cannot change the model"):
+        main(["--out", str(crashed), "--resume", "--model.base_channels", "16"])
+    main(["--out", str(crashed), "--resume"])
+
+    assert _losses(crashed) == _losses(whole) and len(_losses(whole)) == 6 // log_every
+    a, b = load_checkpoint(whole / "ckpt_last.safetensors"), load_checkpoint(crashed / "ckpt_last.safetensors")
+    assert a.step == b.step == 6
+    for state_a, state_b in ((a.model_state, b.model_state), (a.ema_state, b.ema_state)):
+        assert state_a.keys() == state_b.keys()
+        assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    assert a.optimizer_state["state"].keys() == b.optimizer_state["state"].keys()
+    for pid, state in a.optimizer_state["state"].items():
+        assert all(torch.equal(state[k], b.optimizer_state["state"][pid][k]) for k in state)
+
+    # Resuming a finished run with more steps keeps going.
+    main(["--out", str(crashed), "--resume", "--optim.steps", "8"])
+    assert [r["step"] for r in _losses(crashed)] == list(range(log_every, 9, log_every))

@@ -1,0 +1,216 @@
+"""The server over real loopback sockets (in-thread server, tiny untrained model)."""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+from blender_addon import protocol as p
+from blender_addon.client import JobCancelled, JobFailed, VoxelClient
+
+from .conftest import port_of
+
+LONG = dict(steps=1000, sampler="ddpm", count=4)  # a few seconds on the tiny model
+
+
+@pytest.fixture
+def server(make_server):
+    return make_server()
+
+
+def client_for(server, **kw) -> VoxelClient:
+    c = VoxelClient("127.0.0.1", port_of(server.address), timeout_s=kw.pop("timeout_s", 3.0), **kw)
+    c.hello()
+    return c
+
+
+def test_hello_reports_model_and_limits(server):
+    c = client_for(server)
+    try:
+        assert c.info.class_names == ("chair", "table", "lamp")
+        assert (c.info.resolution, c.info.channels, c.info.protocol_version) == (8, 4, p.PROTOCOL_VERSION)
+        assert c.info.limits.max_count == 8 and set(c.info.samplers) == {"ddpm", "ddim"}
+    finally:
+        c.close()
+
+
+def test_generate_round_trip_progress_in_order_one_terminal(server, generator):
+    c = client_for(server)
+    try:
+        req = p.GenerateRequest(class_label="table", seed=5, count=2, steps=6, outputs=("voxels", "mesh"),
+                                alpha_threshold=0.5, preview=True, guidance=2.0)
+        job = c.submit(req)
+        events = list(job.events(timeout_s=30))
+        assert isinstance(events[0], p.Accepted)
+        steps = [e.step for e in events if isinstance(e, p.Progress)]
+        assert steps and steps == sorted(steps) and steps[-1] <= 6
+        assert [e.TYPE for e in events].count("result") == 1 and events[-1].TYPE == "result"
+        assert all(e.preview.shape == (2, 4, 8, 8, 8) for e in events if isinstance(e, p.Progress))
+        result = job.result()
+        expected = generator.generate([1, 1], [5, 6], steps=6, guidance_scale=2.0)
+        np.testing.assert_allclose(result.voxels, expected, atol=1e-5)
+        assert result.seeds == (5, 6) and result.class_name == "table" and len(result.meshes) == 2
+        assert c.poll(200) == []  # nothing after the terminal message
+    finally:
+        c.close()
+
+
+def test_batched_requests_match_solo_results(make_server, generator):
+    server = make_server(max_batch=8)
+    c = client_for(server)
+    try:
+        blocker = c.submit(p.GenerateRequest(steps=30, count=1))  # keeps the worker busy so the next two queue
+        a = c.submit(p.GenerateRequest(class_label=0, seed=11, count=2, steps=4))
+        b = c.submit(p.GenerateRequest(class_label=2, seed=99, count=1, steps=4))
+        blocker.result(timeout_s=30)
+        ra, rb = a.result(timeout_s=30), b.result(timeout_s=30)
+        np.testing.assert_allclose(ra.voxels, generator.generate([0, 0], [11, 12], steps=4), atol=1e-5)
+        np.testing.assert_allclose(rb.voxels, generator.generate([2], [99], steps=4), atol=1e-5)
+    finally:
+        c.close()
+
+
+def test_cancel_running_job_stops_at_next_step(server):
+    c = client_for(server)
+    try:
+        job = c.submit(p.GenerateRequest(**LONG))
+        first = next(job.progress(timeout_s=30))
+        t0 = time.monotonic()
+        job.cancel()
+        with pytest.raises(JobCancelled):
+            job.result(timeout_s=10)
+        assert time.monotonic() - t0 < 2.0 and job.latest.step < 1000 and first.total == 1000
+        assert c.submit(p.GenerateRequest(steps=2)).result(timeout_s=10).voxels.shape == (1, 4, 8, 8, 8)
+    finally:
+        c.close()
+
+
+def test_cancel_queued_job_drops_it(server):
+    c = client_for(server)
+    try:
+        running = c.submit(p.GenerateRequest(**LONG))
+        queued = c.submit(p.GenerateRequest(steps=5, sampler="ddpm", count=1, seed=3))  # different key: not batched
+        next(running.progress(timeout_s=30))
+        queued.cancel()
+        events = list(queued.events(timeout_s=10))
+        assert [e.TYPE for e in events] == ["accepted", "cancelled"] and events[0].queue_position == 1
+        running.cancel()
+        with pytest.raises(JobCancelled):
+            running.result(timeout_s=10)
+        bogus = c._request(p.Cancel(job_id="nope")).body
+        assert bogus.code == p.UNKNOWN_JOB
+    finally:
+        c.close()
+
+
+def test_two_concurrent_clients_both_served(server):
+    c1, c2 = client_for(server), client_for(server)
+    try:
+        j1 = c1.submit(p.GenerateRequest(class_label="chair", steps=5, seed=1))
+        j2 = c2.submit(p.GenerateRequest(class_label="lamp", steps=5, seed=2, sampler="ddpm"))
+        r1, r2 = j1.result(timeout_s=30), j2.result(timeout_s=30)
+        assert (r1.class_name, r2.class_name) == ("chair", "lamp")
+    finally:
+        c1.close()
+        c2.close()
+
+
+def test_bad_messages_get_errors_then_valid_request_succeeds(server):
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.rcvtimeo = 5000
+    sock.connect(server.address)
+    try:
+        header = {"msg_id": "a1", "type": "ping", "parent_id": None, "version": "1.0", "time": 0.0, "arrays": []}
+        cases = [
+            ([b"VOXD/2", json.dumps(header).encode(), b"{}"], p.BAD_VERSION),
+            ([p.PROTOCOL_ID, json.dumps(dict(header, version="7.1")).encode(), b"{}"], p.BAD_VERSION),
+            ([p.PROTOCOL_ID, b"{not json", b"{}"], p.BAD_HEADER),
+            ([b"hello"], p.BAD_FRAMES),
+            ([p.PROTOCOL_ID, json.dumps(dict(header, type="dance")).encode(), b"{}"], p.UNKNOWN_TYPE),
+            ([p.PROTOCOL_ID, json.dumps(dict(header, type="generate")).encode(), b'{"steps": -3}'],
+             p.INVALID_REQUEST),
+            (p.encode(p.Message(p.GenerateRequest(class_label="sofa"))), p.UNKNOWN_CLASS),
+            (p.encode(p.Message(p.GenerateRequest(count=8, steps=1001))), p.LIMIT_EXCEEDED),
+            (p.encode(p.Message(p.Pong())), p.INVALID_REQUEST),
+        ]
+        for frames, code in cases:
+            sock.send_multipart(frames)
+            reply = p.decode(sock.recv_multipart())
+            assert reply.type == "error" and reply.body.code == code, (code, reply)
+            assert reply.body.message
+        ping = p.Message(p.Ping())
+        sock.send_multipart(p.encode(ping))
+        pong = p.decode(sock.recv_multipart())
+        assert pong.type == "pong" and pong.parent_id == ping.msg_id
+    finally:
+        sock.close()
+    c = client_for(server)
+    try:
+        assert c.submit(p.GenerateRequest(steps=2)).result(timeout_s=10).voxels is not None
+        with pytest.raises(JobFailed) as e:
+            c.submit(p.GenerateRequest(class_label=7)).result(timeout_s=10)
+        assert e.value.code == p.UNKNOWN_CLASS and "chair" in e.value.message
+    finally:
+        c.close()
+
+
+def test_ping_fast_during_long_job(server):
+    worker, pinger = client_for(server), client_for(server)
+    try:
+        job = worker.submit(p.GenerateRequest(**LONG))
+        next(job.progress(timeout_s=30))
+        rtts = [pinger.ping() for _ in range(15)]
+        assert job.state == "running" and not job.done
+        assert statistics.median(rtts) < 0.1 and max(rtts) < 0.5, rtts
+        job.cancel()
+        with pytest.raises(JobCancelled):
+            job.result(timeout_s=10)
+    finally:
+        worker.close()
+        pinger.close()
+
+
+def test_jobs_of_a_departed_client_are_dropped(server):
+    c = client_for(server)
+    job = c.submit(p.GenerateRequest(**LONG))
+    next(job.progress(timeout_s=30))
+    c.close()
+    deadline = time.monotonic() + 5
+    while len(server.queue) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(server.queue) == 0
+    other = client_for(server)
+    try:
+        assert other.submit(p.GenerateRequest(steps=2)).result(timeout_s=10).voxels is not None
+    finally:
+        other.close()
+
+
+def test_absent_server_raises_within_bounded_time():
+    from blender_addon.client import ServerUnavailable
+
+    with zmq.Context() as ctx:
+        s = ctx.socket(zmq.ROUTER)
+        port = s.bind_to_random_port("tcp://127.0.0.1")
+        s.close()  # a port nobody listens on
+    c = VoxelClient("127.0.0.1", port, timeout_s=0.3, retries=1)
+    t0 = time.monotonic()
+    with pytest.raises(ServerUnavailable, match="python -m server serve"):
+        c.hello()
+    assert time.monotonic() - t0 < 1.5
+    c.close()
+
+
+def test_generate_cli_through_server(server, tmp_path, capsys):
+    from server import generate_cmd
+
+    rc = generate_cmd.main(["--server", server.address, "--class", "1", "--seed", "3", "--steps", "2",
+                            "--alpha-threshold", "0.5", "--format", "obj", "--out", str(tmp_path)])
+    assert rc == 0, capsys.readouterr().err
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["table_3.npz", "table_3.obj"]
