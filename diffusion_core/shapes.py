@@ -44,7 +44,6 @@ class Part:
     solid: bool = True
 
 
-Coords = tuple[np.ndarray, np.ndarray, np.ndarray]
 PartsFn = Callable[[np.ndarray, np.ndarray, np.ndarray], list[Part]]
 Builder = Callable[[np.random.Generator, int], tuple[PartsFn, np.ndarray]]
 
@@ -124,8 +123,12 @@ def _cone(rng, n):
 
 def _pyramid(rng, n):
     a, h = _u(rng, n, 0.4, 0.58), _u(rng, n, 0.8, 1.5)
-    cheb = lambda x, y: np.maximum(np.abs(x), np.abs(y))  # noqa: E731
-    return (lambda x, y, z: [Part(_frustum(cheb(x, y), z, a, 0.0, FLOOR, FLOOR + h), "main")]), a * np.sqrt(2)
+
+    def parts(x, y, z):
+        chebyshev = np.maximum(np.abs(x), np.abs(y))  # square cross-sections
+        return [Part(_frustum(chebyshev, z, a, 0.0, FLOOR, FLOOR + h), "main")]
+
+    return parts, a * np.sqrt(2)
 
 
 def _torus_shape(rng, n):

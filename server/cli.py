@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def usage() -> str:
     lines = ["usage: python -m server <command> [args]   (python -m server <command> --help)", "", "commands:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<17} {help_}" for name, (_, help_) in COMMANDS.items()]
     return "\n".join(lines)
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from blender_addon.client import ClientError, VoxelClient
-from blender_addon.protocol import (DEFAULT_ALPHA_THRESHOLD, MESH_STYLES, SAMPLERS, GenerateRequest, GenerateResult,
-                                    ProtocolError)
+from blender_addon.protocol import MESH_STYLES, GenerateRequest, GenerateResult, ProtocolError
 from server.mesh_io import WRITERS
+from server.sampling_args import add_sampling_arguments
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -27,11 +27,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--class", dest="class_label", required=True, help="class name or index")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=1)
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--sampler", choices=SAMPLERS, default="ddim")
-    p.add_argument("--eta", type=float, default=0.0)
-    p.add_argument("--guidance", type=float, default=3.0)
-    p.add_argument("--alpha-threshold", type=float, default=DEFAULT_ALPHA_THRESHOLD)
+    add_sampling_arguments(p)
     p.add_argument("--mesh-style", choices=MESH_STYLES, default="smooth")
     p.add_argument("--mesh-size", type=float, default=1.0, help="edge length of the grid in mesh units")
     p.add_argument("--format", choices=sorted(WRITERS), default="ply")

@@ -6,11 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+
+from server.launch import ServerProcess
+from tests.tiny_models import save_tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("blender_scenarios.py")
@@ -20,42 +21,14 @@ CLASS_NAMES = ("chair", "table", "lamp")
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """An untrained 8^3 class-conditional UNet3D saved as a checkpoint (no training needed)."""
-    import torch
-
-    from diffusion_core.checkpoint import save_checkpoint
-    from diffusion_core.diffusion import DiffusionConfig
-    from diffusion_core.unet import UNet3D, UNetConfig
-
-    torch.manual_seed(0)
-    unet = UNetConfig(resolution=8, base_channels=8, channel_mults=(1, 2), attention_resolutions=(),
-                      num_classes=len(CLASS_NAMES), norm_groups=4)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
-    save_checkpoint(path, model_state=UNet3D(unet).state_dict(), class_names=CLASS_NAMES, step=0,
-                    config={"unet": asdict(unet), "diffusion": asdict(DiffusionConfig(num_timesteps=1000)), "data": {}})
-    return path
+    return save_tiny_checkpoint(tmp_path_factory.mktemp("ckpt") / "tiny.safetensors", CLASS_NAMES)
 
 
 @pytest.fixture(scope="session")
 def server_port(tiny_checkpoint) -> int:
-    """`python -m server serve` on a free loopback port; waits for its READY line."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--checkpoint", str(tiny_checkpoint), "--port", "0", "--threads", "1"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.monotonic() + 120
-    line = ""
-    while time.monotonic() < deadline and not line.startswith("READY"):
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            pytest.fail(f"server exited with {proc.returncode}")
-    assert line.startswith("READY"), "server did not get ready"
-    yield int(line.split()[1].rsplit(":", 1)[1])
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:  # reported to the server owner: stop() can hang after clients left
-        proc.kill()
-        proc.wait()
+    """`python -m server serve` on a free loopback port, ready to answer."""
+    with ServerProcess(tiny_checkpoint) as server:
+        yield server.port
 
 
 @pytest.fixture

@@ -1,16 +1,12 @@
 """VoxelGenerator: rebuilds the model from the checkpoint, validates input, seeds are per sample."""
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import numpy as np
 import pytest
 import torch
 
-from diffusion_core.checkpoint import save_checkpoint
-from diffusion_core.diffusion import DiffusionConfig
 from diffusion_core.pipeline import VoxelGenerator, to_voxels
-from diffusion_core.unet import UNet3D, UNetConfig
+from tests.tiny_models import save_tiny_checkpoint
 
 CLASSES = ["chair", "table", "lamp"]
 
@@ -18,16 +14,8 @@ CLASSES = ["chair", "table", "lamp"]
 @pytest.fixture(scope="module")
 def generator(tmp_path_factory) -> VoxelGenerator:
     """A tiny 8^3 RGBA model with random (non-zero) weights, saved and reloaded as a checkpoint."""
-    unet = UNetConfig(resolution=8, in_channels=4, base_channels=8, channel_mults=(1, 2), attention_resolutions=(4,),
-                      num_classes=len(CLASSES), norm_groups=4)
-    torch.manual_seed(0)
-    model = UNet3D(unet)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.1 * torch.randn_like(p))  # the zero-initialised output layers would make samples trivial
     path = tmp_path_factory.mktemp("pipeline") / "tiny.safetensors"
-    config = {"unet": asdict(unet), "diffusion": asdict(DiffusionConfig(num_timesteps=40)), "data": {}}
-    save_checkpoint(path, model_state={}, ema_state=model.state_dict(), config=config, class_names=CLASSES, step=7)
+    save_tiny_checkpoint(path, CLASSES, num_timesteps=40, attention_resolutions=(4,), perturb=True)
     return VoxelGenerator.from_checkpoint(path)
 
 

@@ -13,20 +13,18 @@ from blender_addon import protocol as p
 from blender_addon.client import CurveKeys, JobFailed, ServerUnavailable, VoxelClient
 from server import serve
 from server.keys import create_keys
+from server.launch import REPO, ServerProcess
 from server.mesh_io import per_vertex_colors, write_obj, write_ply
 
-from .conftest import REPO, ServerProcess, port_of
+from .conftest import port_of
 
 LONG = p.GenerateRequest(steps=1000, sampler="ddpm", count=4)
 
 
 @pytest.fixture
 def served(tiny_checkpoint):
-    proc = ServerProcess(["--checkpoint", str(tiny_checkpoint), "--port", "0", "--threads", "1"])
-    yield proc
-    if proc.proc.poll() is None:
-        proc.proc.kill()
-        proc.proc.wait()
+    with ServerProcess(tiny_checkpoint, timeout_s=60) as proc:
+        yield proc
 
 
 def test_sigkill_mid_job_makes_client_raise_within_timeout(served):

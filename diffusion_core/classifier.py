@@ -1,0 +1,176 @@
+"""A small 3D CNN that names the shape class of a voxel grid (for evaluation), and its training.
+
+The classifier sees only the occupancy (alpha >= threshold, as a {0, 1} float grid [B, 1, R, R, R]), so
+its accuracy on generated samples measures shape, whatever the colours; colours are measured separately
+(see metrics.py). It works for RGBA and mask-only models alike.
+
+    python -m server train-classifier --resolution 16 --out models/classifier_16.safetensors
+
+Checkpoints use diffusion_core.checkpoint (safetensors weights, JSON config + class names + held-out
+accuracy in the metadata).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .dataset import VoxelDataset, make_synthetic_dataset
+from .shapes import CLASS_NAMES
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """Architecture: three conv stages (width, 2 width, 4 width channels), each followed by 2x max pooling,
+    then global mean + max pooling and a linear layer."""
+
+    resolution: int = 16
+    num_classes: int = len(CLASS_NAMES)
+    width: int = 16
+
+
+@dataclass(frozen=True)
+class ClassifierTrainConfig:
+    """Training on fresh synthetic data; the held-out set uses its own seed (neither is the diffusion's seed 0)."""
+
+    resolution: int = 16
+    width: int = 16
+    train_samples: int = 6400
+    heldout_samples: int = 1600
+    data_seed: int = 1000
+    heldout_seed: int = 1001
+    epochs: int = 12
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+
+
+def _stage(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv3d(c_in, c_out, 3, padding=1), nn.GroupNorm(4, c_out), nn.SiLU())
+
+
+class VoxelClassifier(nn.Module):
+    def __init__(self, cfg: ClassifierConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        w = cfg.width
+        self.stages = nn.ModuleList([_stage(1, w), _stage(w, 2 * w), _stage(2 * w, 4 * w)])
+        self.head = nn.Linear(8 * w, cfg.num_classes)
+
+    def forward(self, occupancy: Tensor) -> Tensor:
+        """occupancy float [B, 1, R, R, R] in {0, 1} -> logits [B, num_classes]."""
+        h = occupancy
+        for stage in self.stages:
+            h = F.max_pool3d(stage(h), 2)
+        pooled = torch.cat([h.mean(dim=(2, 3, 4)), h.amax(dim=(2, 3, 4))], dim=1)
+        return self.head(pooled)
+
+    @torch.inference_mode()
+    def predict(self, voxels: np.ndarray, threshold: float = 0.9, batch_size: int = 256) -> np.ndarray:
+        """voxels float [N, C, R, R, R] in [0, 1] (alpha last) -> predicted class indices int64 [N]."""
+        self.eval()
+        occupancy = torch.from_numpy(np.ascontiguousarray(voxels[:, -1:] >= threshold)).float()
+        return torch.cat([self(chunk).argmax(1) for chunk in occupancy.split(batch_size)]).numpy()
+
+
+def augment(occupancy: Tensor, generator: torch.Generator) -> Tensor:
+    """A random symmetry of the square footprint (flip x, flip y, swap x/y) per batch: z stays up.
+
+    occupancy [B, 1, R, R, R] (x, y, z) -> same shape. The shapes are already rotated by random angles
+    about z, so these 8 symmetries keep them in distribution.
+    """
+    flips = torch.randint(0, 2, (3,), generator=generator).tolist()
+    if flips[0]:
+        occupancy = occupancy.flip(2)
+    if flips[1]:
+        occupancy = occupancy.flip(3)
+    if flips[2]:
+        occupancy = occupancy.transpose(2, 3)
+    return occupancy
+
+
+def _occupancy(dataset: VoxelDataset) -> Tensor:
+    return torch.from_numpy(dataset.voxels[:, -1:] >= 0.5).float()
+
+
+def fit(model: VoxelClassifier, dataset: VoxelDataset, cfg: ClassifierTrainConfig, progress: bool = True) -> list[float]:
+    """Train with AdamW + cosine decay for cfg.epochs epochs; returns the loss of every step."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    x, y = _occupancy(dataset), torch.from_numpy(dataset.labels)
+    steps_per_epoch = -(-len(y) // cfg.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs * steps_per_epoch)
+    losses: list[float] = []
+    model.train()
+    with tqdm(total=cfg.epochs * steps_per_epoch, desc="classifier", disable=not progress, dynamic_ncols=True) as bar:
+        for _ in range(cfg.epochs):
+            for idx in torch.randperm(len(y), generator=generator).split(cfg.batch_size):
+                loss = F.cross_entropy(model(augment(x[idx], generator)), y[idx])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+                bar.update()
+                bar.set_postfix(loss=f"{losses[-1]:.3f}")
+    return losses
+
+
+def accuracy(model: VoxelClassifier, dataset: VoxelDataset) -> float:
+    """Fraction of ``dataset`` the model labels correctly (labels index the model's own classes)."""
+    return float((model.predict(dataset.voxels, threshold=0.5) == dataset.labels).mean())
+
+
+def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike, progress: bool = True) -> float:
+    """Build the synthetic train / held-out sets, fit, save to ``out``; returns the held-out accuracy."""
+    torch.manual_seed(cfg.seed)
+    train = make_synthetic_dataset(cfg.train_samples, resolution=cfg.resolution, seed=cfg.data_seed, only_mask=True)
+    heldout = make_synthetic_dataset(cfg.heldout_samples, resolution=cfg.resolution, seed=cfg.heldout_seed,
+                                     only_mask=True)
+    model = VoxelClassifier(ClassifierConfig(cfg.resolution, len(train.class_names), cfg.width))
+    start = time.perf_counter()
+    losses = fit(model, train, cfg, progress)
+    acc = accuracy(model, heldout)
+    save_checkpoint(out, model_state=model.state_dict(), config={"classifier": asdict(model.cfg), "train": asdict(cfg)},
+                    class_names=train.class_names, step=len(losses),
+                    extra={"heldout_accuracy": acc, "final_loss": float(np.mean(losses[-20:])),
+                           "train_seconds": round(time.perf_counter() - start, 1)})
+    return acc
+
+
+def load_classifier(path: str | os.PathLike) -> tuple[VoxelClassifier, list[str], dict]:
+    """-> (model in eval mode, class names, extra metadata incl. 'heldout_accuracy')."""
+    ckpt = load_checkpoint(path)
+    if "classifier" not in ckpt.config:
+        raise ValueError(f"{path} is not a classifier checkpoint (train one with `python -m server train-classifier`)")
+    model = VoxelClassifier(ClassifierConfig(**ckpt.config["classifier"]))
+    model.load_state_dict(ckpt.model_state)
+    return model.eval(), ckpt.class_names, ckpt.extra
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m server train-classifier --resolution 16 --out X.safetensors [--epochs N ...]`."""
+    defaults = ClassifierTrainConfig()
+    p = argparse.ArgumentParser(prog="python -m server train-classifier",
+                                description="Train the evaluation shape classifier on synthetic data.")
+    p.add_argument("--out", required=True, help="output .safetensors path")
+    for name, value in asdict(defaults).items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = vars(p.parse_args(argv))
+    out, threads = args.pop("out"), args.pop("threads")
+    torch.set_num_threads(threads)
+    cfg = replace(defaults, **args)
+    acc = train_classifier(cfg, out)
+    print(f"held-out accuracy {acc:.4f} on {cfg.heldout_samples} samples; saved {out}")
+    return 0

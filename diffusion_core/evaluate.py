@@ -1,0 +1,277 @@
+"""Evaluate a checkpoint's samples against held-out synthetic references (metric definitions: metrics.py).
+
+For every class, N samples with fixed recorded seeds are compared with N held-out synthetic shapes of that
+class (make_synthetic_dataset with a seed other than training's). Beside every number of the model stands
+the same number for a second, independent reference set scored against the first: the level a perfect
+model would reach with N samples. Per-class numbers are averaged over classes for the overall row.
+
+    report = evaluate("ckpt.safetensors", "models/classifier_16.safetensors", "eval_out", EvalSettings())
+    points = sweep("ckpt.safetensors", "models/classifier_16.safetensors", "eval_out", EvalSettings(), SweepSettings())
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint
+from .classifier import VoxelClassifier, load_classifier
+from .dataset import VoxelDataset, make_synthetic_dataset
+from .metrics import occupied_hsv, set_metrics
+from .pipeline import VoxelGenerator
+from .render import render_voxel_grid_png
+
+Metrics = dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    n_per_class: int = 16
+    steps: int = 25
+    sampler: str = "ddim"
+    eta: float = 0.0
+    guidance: float = 3.0
+    alpha_threshold: float = 0.9
+    seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
+    reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
+    batch_size: int = 64
+    gallery_columns: int = 6
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Accuracy and 1-NNA versus (sampler, steps) at the eval guidance, and versus guidance at its steps."""
+
+    samplers_steps: tuple[tuple[str, int], ...] = (("ddim", 10), ("ddim", 25), ("ddim", 50), ("ddim", 100),
+                                                   ("ddpm", 1000))
+    guidances: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0)
+
+
+@dataclass
+class _Context:
+    """What every evaluation of one checkpoint shares: the model, classifier and the two reference sets."""
+
+    generator: VoxelGenerator
+    classifier: VoxelClassifier
+    classifier_classes: list[str]
+    classifier_meta: dict[str, Any]
+    reference: VoxelDataset
+    reference_seeds: tuple[int, int]
+    baseline: dict[str, Any]
+
+
+def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_dir: str | os.PathLike,
+             settings: EvalSettings = EvalSettings(), progress: bool = True) -> dict[str, Any]:
+    """Sample, score, and write report.json, report.md and gallery.png (a row per class) into out_dir."""
+    ctx = _context(checkpoint, classifier, settings, [settings.steps])
+    voxels, labels, seeds, seconds = _sample(ctx.generator, settings, progress)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = ctx.generator.class_names
+    report = {
+        "checkpoint": str(checkpoint),
+        "model_name": ctx.generator.model_name,
+        "classifier": str(classifier),
+        "classifier_heldout_accuracy": ctx.classifier_meta.get("heldout_accuracy"),
+        "settings": asdict(settings),
+        "reference_seeds": list(ctx.reference_seeds),
+        "sample_seeds": {name: seeds[labels == k].tolist() for k, name in enumerate(names)},
+        "sampling_seconds": round(seconds, 2),
+        "model": _score(ctx, voxels, labels, settings.alpha_threshold),
+        "reference_baseline": ctx.baseline,
+        "reference_colour": _reference_colour(ctx.reference, settings.alpha_threshold),
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown_report(report))
+    _gallery(voxels, labels, seeds, names, settings, out / "gallery.png")
+    return report
+
+
+def sweep(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_dir: str | os.PathLike,
+          settings: EvalSettings = EvalSettings(), sweep_settings: SweepSettings = SweepSettings(),
+          progress: bool = True) -> dict[str, Any]:
+    """Score every sweep point; write sweep.json and sweep.png (accuracy and 1-NNA) into out_dir."""
+    grid = [(sampler, steps, settings.guidance) for sampler, steps in sweep_settings.samplers_steps]
+    grid += [(settings.sampler, settings.steps, g) for g in sweep_settings.guidances]
+    ctx = _context(checkpoint, classifier, settings, [steps for _, steps, _ in grid])
+    points: dict[tuple[str, int, float], dict[str, Any]] = {}
+    for sampler, steps, guidance in tqdm(grid, desc="sweep", disable=not progress, dynamic_ncols=True):
+        if (sampler, steps, guidance) in points:
+            continue
+        point = replace(settings, sampler=sampler, steps=steps, guidance=guidance)
+        voxels, labels, _, seconds = _sample(ctx.generator, point, progress)
+        points[(sampler, steps, guidance)] = {"sampler": sampler, "steps": steps, "guidance": guidance,
+                                              "sampling_seconds": round(seconds, 2),
+                                              **_score(ctx, voxels, labels, settings.alpha_threshold)}
+    result = {"checkpoint": str(checkpoint), "settings": asdict(settings), "sweep": asdict(sweep_settings),
+              "reference_seeds": list(ctx.reference_seeds), "reference_baseline": ctx.baseline,
+              "points": list(points.values())}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sweep.json").write_text(json.dumps(result, indent=2))
+    _plot_sweep(result, sweep_settings, out / "sweep.png")
+    return result
+
+
+def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, settings: EvalSettings,
+             steps: Sequence[int]) -> _Context:
+    """Load and check everything before any sampling, so bad settings fail at once."""
+    generator = VoxelGenerator.from_checkpoint(checkpoint)
+    max_steps = generator.diffusion.num_timesteps
+    bad_steps = sorted({s for s in steps if not 1 <= s <= max_steps})
+    if bad_steps:
+        raise ValueError(f"steps must be in 1..{max_steps} for this model, got {bad_steps}")
+    model, classifier_classes, meta = load_classifier(classifier)
+    if model.cfg.resolution != generator.resolution:
+        raise ValueError(f"classifier is for {model.cfg.resolution}^3 grids, the model makes {generator.resolution}^3")
+    unknown = sorted(set(generator.class_names) - set(classifier_classes))
+    if unknown:
+        raise ValueError(f"the classifier does not know the model's classes {unknown}")
+    train_seed = int(load_checkpoint(checkpoint).config.get("data", {}).get("seed", 0))
+    first = train_seed + 1 if settings.reference_seed is None else settings.reference_seed
+    seeds = (first, first + 1)
+    if train_seed in seeds:
+        raise ValueError(f"reference seeds {seeds} must differ from the training data seed {train_seed}")
+    reference, second = (make_synthetic_dataset(settings.n_per_class * len(generator.class_names),
+                                                 resolution=generator.resolution, seed=s,
+                                                 only_mask=generator.channels == 1, classes=generator.class_names)
+                         for s in seeds)
+    ctx = _Context(generator, model, classifier_classes, meta, reference, seeds, baseline={})
+    ctx.baseline = _score(ctx, second.voxels, second.labels, settings.alpha_threshold)
+    return ctx
+
+
+def _sample(generator: VoxelGenerator, settings: EvalSettings,
+            progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """-> voxels [K*N, C, R, R, R] class-major, labels int64 [K*N], seeds int64 [K*N], seconds."""
+    n, k = settings.n_per_class, len(generator.class_names)
+    labels = np.repeat(np.arange(k), n)
+    seeds = settings.seed + np.arange(k * n)
+    batches = []
+    start = time.perf_counter()
+    desc = f"{settings.sampler} {settings.steps} steps, guidance {settings.guidance:g}"
+    for i in tqdm(range(0, k * n, settings.batch_size), desc=desc, disable=not progress, dynamic_ncols=True):
+        sl = slice(i, i + settings.batch_size)
+        batches.append(generator.generate(labels[sl].tolist(), seeds[sl].tolist(), steps=settings.steps,
+                                          sampler=settings.sampler, eta=settings.eta,
+                                          guidance_scale=settings.guidance))
+    return np.concatenate(batches), labels, seeds, time.perf_counter() - start
+
+
+def _score(ctx: _Context, voxels: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Per-class metrics (plus classifier accuracy) against the reference, and their mean over classes."""
+    names = ctx.generator.class_names
+    predicted = np.array(ctx.classifier_classes)[ctx.classifier.predict(voxels, threshold)]
+    per_class: dict[str, Metrics] = {}
+    for k, name in enumerate(names):
+        metrics = set_metrics(voxels[labels == k], ctx.reference.voxels[ctx.reference.labels == k], threshold)
+        metrics["accuracy"] = float((predicted[labels == k] == name).mean())
+        per_class[name] = metrics
+    overall = {key: (None if per_class[names[0]][key] is None else
+                     float(np.mean([m[key] for m in per_class.values()]))) for key in per_class[names[0]]}
+    return {"overall": overall, "per_class": per_class}
+
+
+def _reference_colour(reference: VoxelDataset, threshold: float) -> dict[str, float | None]:
+    """Mean saturation and value of the reference's occupied voxels (means over classes, as for samples)."""
+    if reference.channels != 4:
+        return {"saturation": None, "value": None}
+    hsv = [occupied_hsv(reference.voxels[reference.labels == k], threshold) for k in range(len(reference.class_names))]
+    return {"saturation": float(np.mean([h[:, 1].mean() for h in hsv])),
+            "value": float(np.mean([h[:, 2].mean() for h in hsv]))}
+
+
+# (key, label, ideal) rows of the summary table; an ideal of None means "the reference's value".
+TABLE_ROWS: tuple[tuple[str, str, str | None], ...] = (
+    ("accuracy", "classifier accuracy ↑", "1"),
+    ("cov", "COV (coverage) ↑", "1"),
+    ("mmd", "MMD (1 - IoU) ↓", "0"),
+    ("nna", "1-NNA (→ 0.5)", "0.5"),
+    ("connected", "single 6-connected component ↑", "1"),
+    ("saturation", "mean saturation", None),
+    ("value", "mean value", None),
+    ("hue_tv", "hue histogram TV distance ↓", "0"),
+)
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The report as Markdown: settings, an overall table, and a per-class table ("model (ref vs ref)")."""
+    s = report["settings"]
+    model, base, colour = report["model"], report["reference_baseline"], report["reference_colour"]
+    heldout = report["classifier_heldout_accuracy"]
+    lines = [
+        f"# Evaluation of `{report['model_name']}`",
+        "",
+        f"- checkpoint: `{report['checkpoint']}`",
+        f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
+        f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}; "
+        f"{report['sampling_seconds']:.1f} s sampling",
+        f"- reference: synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
+        f"{report['reference_seeds'][1]} scored against it",
+        f"- classifier: `{report['classifier']}` (held-out accuracy "
+        f"{'n/a' if heldout is None else f'{heldout:.3f}'})",
+        "",
+        "| metric | model | ref vs ref | ideal |",
+        "|---|---|---|---|",
+    ]
+    for key, label, ideal in TABLE_ROWS:
+        ideal_text = ideal if ideal is not None else f"{_fmt(colour.get(key))} (reference)"
+        lines.append(f"| {label} | {_fmt(model['overall'][key])} | {_fmt(base['overall'][key])} | {ideal_text} |")
+    keys = [key for key, _, _ in TABLE_ROWS]
+    lines += ["", "Per class: model (ref vs ref).", "", "| class | " + " | ".join(keys) + " |",
+              "|---" * (len(keys) + 1) + "|"]
+    for name, metrics in model["per_class"].items():
+        cells = [f"{_fmt(metrics[key])} ({_fmt(base['per_class'][name][key])})" for key in keys]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _gallery(voxels: np.ndarray, labels: np.ndarray, seeds: np.ndarray, names: Sequence[str],
+             settings: EvalSettings, path: Path) -> None:
+    """The first gallery_columns samples of every class, a row per class."""
+    cols = min(settings.gallery_columns, settings.n_per_class)
+    keep = np.concatenate([np.flatnonzero(labels == k)[:cols] for k in range(len(names))])
+    titles = [f"{names[labels[i]]} #{seeds[i]}" for i in keep]
+    render_voxel_grid_png(voxels[keep], path, titles=titles, threshold=settings.alpha_threshold, ncols=cols)
+
+
+def _plot_sweep(result: dict[str, Any], sweep_settings: SweepSettings, path: Path) -> None:
+    """2 x 2 panels: accuracy and 1-NNA versus steps (one line per sampler) and versus guidance."""
+    s, points, base = result["settings"], result["points"], result["reference_baseline"]["overall"]
+    fig = Figure(figsize=(10, 7), dpi=100)  # no pyplot: no global state, no backend to pick
+    axes = fig.subplots(2, 2)
+    for row, (key, label) in enumerate((("accuracy", "classifier accuracy"), ("nna", "1-NNA (0.5 ideal)"))):
+        ax = axes[row, 0]
+        for sampler in dict.fromkeys(sampler for sampler, _ in sweep_settings.samplers_steps):
+            pts = sorted((p["steps"], p["overall"][key]) for p in points
+                         if p["sampler"] == sampler and p["guidance"] == s["guidance"])
+            ax.plot(*zip(*pts), "o-", label=sampler)
+        ticks = sorted({steps for _, steps in sweep_settings.samplers_steps})
+        ax.set(xscale="log", xticks=ticks, xticklabels=[str(v) for v in ticks], ylabel=label,
+               xlabel=f"sampling steps (guidance {s['guidance']:g})")
+        ax.minorticks_off()
+        ax = axes[row, 1]
+        pts = sorted((p["guidance"], p["overall"][key]) for p in points
+                     if p["sampler"] == s["sampler"] and p["steps"] == s["steps"])
+        ax.plot(*zip(*pts), "o-", color="tab:green", label=f"{s['sampler']} {s['steps']} steps")
+        ax.set(xlabel="guidance scale", ylabel=label)
+        for ax in axes[row]:
+            ax.axhline(base[key], ls="--", color="grey", label="ref vs ref")
+            ax.set_ylim(-0.02, 1.02)
+            ax.grid(True, alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)

@@ -1,0 +1,118 @@
+"""Sample-quality metrics for voxel sets (numpy only, vectorised).
+
+Voxels are float [N, C, R, R, R] in [0, 1] with alpha last; a voxel is occupied when alpha >= threshold.
+
+- IoU distance d(a, b) = 1 - |a & b| / |a | b| between occupancies (0 for two empty grids), computed for
+  all pairs at once from one matrix product of the flattened boolean grids.
+- COV (coverage, higher is better, 1 ideal): the fraction of reference shapes that are the nearest
+  neighbour of at least one sample.
+- MMD (minimum matching distance, lower is better, 0 ideal): the mean over reference shapes of the
+  distance to their nearest sample.
+- 1-NNA (1-nearest-neighbour accuracy, 0.5 ideal): classify every shape of samples + reference by its
+  nearest other shape; the fraction classified into its own set. 1 = the sets are told apart,
+  below 0.5 = samples copy the reference. A tie between the nearest same-set and other-set distance
+  counts as 0.5, so two copies of one set score 0 and sets of identical shapes score 0.5.
+- connected: whether a grid is exactly one 6-connected component (no floating voxels; empty is False).
+- colour: HSV of occupied voxels (RGBA only): mean saturation and value, and the total variation
+  distance (0 same, 1 disjoint) between the hue histograms of two sets, over voxels with enough
+  saturation for hue to mean something.
+"""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.colors import rgb_to_hsv
+from scipy import ndimage
+
+HUE_BINS = 24
+MIN_HUE_SATURATION = 0.15
+"""Voxels greyer than this have no meaningful hue and are left out of hue histograms."""
+
+
+def occupancy(voxels: np.ndarray, threshold: float = 0.9) -> np.ndarray:
+    """voxels [N, C, R, R, R] -> bool [N, R, R, R] (alpha >= threshold)."""
+    return voxels[:, -1] >= threshold
+
+
+def iou_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Boolean occupancies a [N, R, R, R], b [M, R, R, R] -> float64 [N, M] of 1 - IoU."""
+    fa, fb = a.reshape(len(a), -1).astype(np.float32), b.reshape(len(b), -1).astype(np.float32)
+    inter = (fa @ fb.T).astype(np.float64)  # exact: counts below 2**24
+    union = fa.sum(1, dtype=np.float64)[:, None] + fb.sum(1, dtype=np.float64)[None, :] - inter
+    return np.where(union > 0, 1.0 - inter / np.maximum(union, 1.0), 0.0)
+
+
+def coverage(d_sr: np.ndarray) -> float:
+    """d_sr [N samples, M references] distances -> COV in [0, 1]."""
+    return len(np.unique(d_sr.argmin(axis=1))) / d_sr.shape[1]
+
+
+def minimum_matching_distance(d_sr: np.ndarray) -> float:
+    """d_sr [N samples, M references] distances -> MMD (mean over references of the nearest sample's distance)."""
+    return float(d_sr.min(axis=0).mean())
+
+
+def one_nn_accuracy(d_ss: np.ndarray, d_rr: np.ndarray, d_sr: np.ndarray) -> float:
+    """Leave-one-out 1-NN accuracy of telling samples from references.
+
+    d_ss [N, N], d_rr [M, M], d_sr [N, M] pairwise distances (N, M >= 1; a set of one has no same-set
+    neighbour, so its shape is always classified into the other set).
+    """
+    def own_set_score(d_same: np.ndarray, d_other: np.ndarray) -> np.ndarray:
+        d_same = d_same + np.diag(np.full(len(d_same), np.inf))
+        same, other = d_same.min(axis=1), d_other.min(axis=1)
+        return np.where(same < other, 1.0, np.where(same == other, 0.5, 0.0))
+
+    scores = np.concatenate([own_set_score(d_ss, d_sr), own_set_score(d_rr, d_sr.T)])
+    return float(scores.mean())
+
+
+def single_component(occ: np.ndarray) -> np.ndarray:
+    """bool [N, R, R, R] -> bool [N]: exactly one 6-connected component (labelled in one call)."""
+    structure = np.zeros((3, 3, 3, 3), dtype=bool)
+    structure[1] = ndimage.generate_binary_structure(3, 1)  # no connections across the batch axis
+    labels, _ = ndimage.label(occ, structure=structure)
+    flat = labels.reshape(len(occ), -1)
+    highest = flat.max(axis=1)
+    lowest = np.where(flat > 0, flat, np.iinfo(flat.dtype).max).min(axis=1)
+    return (highest > 0) & (highest == lowest)
+
+
+def occupied_hsv(voxels: np.ndarray, threshold: float = 0.9) -> np.ndarray:
+    """RGBA voxels [N, 4, R, R, R] -> HSV float [V, 3] of all occupied voxels of the set."""
+    rgb = np.moveaxis(voxels[:, :3], 1, -1)[occupancy(voxels, threshold)]
+    return rgb_to_hsv(np.clip(rgb, 0.0, 1.0))
+
+
+def hue_histogram(hsv: np.ndarray) -> np.ndarray:
+    """HSV [V, 3] -> normalised hue histogram [HUE_BINS] of the saturated voxels (all zeros if none)."""
+    hues = hsv[hsv[:, 1] >= MIN_HUE_SATURATION, 0]
+    counts = np.histogram(hues, bins=HUE_BINS, range=(0.0, 1.0))[0].astype(np.float64)
+    return counts / max(counts.sum(), 1.0)
+
+
+def hue_distance(hsv_a: np.ndarray, hsv_b: np.ndarray) -> float:
+    """Total variation distance in [0, 1] between the hue histograms of two sets' HSV [V, 3]."""
+    return float(0.5 * np.abs(hue_histogram(hsv_a) - hue_histogram(hsv_b)).sum())
+
+
+def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = 0.9) -> dict[str, float | None]:
+    """Compare two voxel sets [N, C, R, R, R] and [M, C, R, R, R] (e.g. one class's samples vs its reference).
+
+    Returns cov, mmd, nna, connected (fraction of samples), and for RGBA sets saturation, value (means over
+    the samples' occupied voxels) and hue_tv; colour entries are None for mask-only sets.
+    """
+    occ_s, occ_r = occupancy(samples, threshold), occupancy(reference, threshold)
+    d_sr = iou_distances(occ_s, occ_r)
+    out: dict[str, float | None] = {
+        "cov": coverage(d_sr),
+        "mmd": minimum_matching_distance(d_sr),
+        "nna": one_nn_accuracy(iou_distances(occ_s, occ_s), iou_distances(occ_r, occ_r), d_sr),
+        "connected": float(single_component(occ_s).mean()),
+        "saturation": None, "value": None, "hue_tv": None,
+    }
+    if samples.shape[1] == 4:
+        hsv_s, hsv_r = occupied_hsv(samples, threshold), occupied_hsv(reference, threshold)
+        out["saturation"] = float(hsv_s[:, 1].mean()) if len(hsv_s) else 0.0
+        out["value"] = float(hsv_s[:, 2].mean()) if len(hsv_s) else 0.0
+        out["hue_tv"] = hue_distance(hsv_s, hsv_r)
+    return out

@@ -1,0 +1,90 @@
+"""`python -m server eval`: score a checkpoint's samples against held-out synthetic references.
+
+    python -m server eval --checkpoint CKPT --classifier models/classifier_16.safetensors \\
+        --n-per-class 16 --steps 25 --sampler ddim --guidance 3 --out eval_out
+writes eval_out/report.md, report.json and gallery.png. With --sweep it instead writes sweep.json and
+sweep.png: accuracy and 1-NNA versus --sweep-steps (SAMPLER:STEPS list) at --guidance, and versus
+--sweep-guidance at --sampler/--steps. Train the classifier with `python -m server train-classifier`.
+Metric definitions: diffusion_core/metrics.py.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from blender_addon.protocol import SAMPLERS
+from server.sampling_args import add_sampling_arguments
+
+
+def _sampler_steps(text: str) -> tuple[tuple[str, int], ...]:
+    """'ddim:10,ddpm:1000' -> (('ddim', 10), ('ddpm', 1000))."""
+    points = []
+    for item in text.split(","):
+        sampler, _, steps = item.strip().partition(":")
+        if sampler not in SAMPLERS or not steps.isdigit() or int(steps) < 1:
+            raise argparse.ArgumentTypeError(f"expected SAMPLER:STEPS with SAMPLER in {SAMPLERS}, got {item!r}")
+        points.append((sampler, int(steps)))
+    return tuple(points)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m server eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--classifier", type=Path, required=True, help="from `python -m server train-classifier`")
+    p.add_argument("--n-per-class", type=int, default=16)
+    add_sampling_arguments(p)
+    p.add_argument("--seed", type=int, default=0, help="first sample seed (sample i gets seed + i)")
+    p.add_argument("--reference-seed", type=int, default=None,
+                   help="synthetic reference seed (default: the training data seed + 1)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--gallery-columns", type=int, default=6, help="samples per class in gallery.png")
+    p.add_argument("--sweep", action="store_true", help="sweep steps and guidance instead of one report")
+    p.add_argument("--sweep-steps", type=_sampler_steps, default="ddim:10,ddim:25,ddim:50,ddim:100,ddpm:1000")
+    p.add_argument("--sweep-guidance", type=_floats, default="1,2,3,5")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--out", type=Path, default=Path("eval_out"))
+    args = p.parse_args(argv)
+    if args.n_per_class < 1:
+        p.error("--n-per-class must be >= 1")
+    for name in ("checkpoint", "classifier"):
+        if not getattr(args, name).is_file():
+            p.error(f"--{name} {getattr(args, name)} does not exist")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from diffusion_core.evaluate import EvalSettings, SweepSettings, evaluate, sweep
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    settings = EvalSettings(n_per_class=args.n_per_class, steps=args.steps, sampler=args.sampler, eta=args.eta,
+                            guidance=args.guidance, alpha_threshold=args.alpha_threshold, seed=args.seed,
+                            reference_seed=args.reference_seed, batch_size=args.batch_size,
+                            gallery_columns=args.gallery_columns)
+    try:
+        if args.sweep:
+            sweep(args.checkpoint, args.classifier, args.out, settings,
+                  SweepSettings(samplers_steps=args.sweep_steps, guidances=args.sweep_guidance))
+            print(args.out / "sweep.json")
+            print(args.out / "sweep.png")
+        else:
+            evaluate(args.checkpoint, args.classifier, args.out, settings)
+            print((args.out / "report.md").read_text())
+            for name in ("report.json", "report.md", "gallery.png"):
+                print(args.out / name)
+    except ValueError as e:  # bad settings for this checkpoint (steps, classes, resolution): one clear line
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

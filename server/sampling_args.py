@@ -1,0 +1,16 @@
+"""The sampling flags shared by the `generate` and `eval` commands (one definition, same defaults)."""
+from __future__ import annotations
+
+import argparse
+
+from blender_addon.protocol import DEFAULT_ALPHA_THRESHOLD, SAMPLERS
+
+
+def add_sampling_arguments(parser: argparse.ArgumentParser) -> None:
+    """--steps, --sampler, --eta, --guidance and --alpha-threshold with the panel's defaults."""
+    parser.add_argument("--steps", type=int, default=25, help="denoising steps")
+    parser.add_argument("--sampler", choices=SAMPLERS, default="ddim")
+    parser.add_argument("--eta", type=float, default=0.0, help="DDIM noise (0 = deterministic)")
+    parser.add_argument("--guidance", type=float, default=3.0, help="classifier-free guidance scale")
+    parser.add_argument("--alpha-threshold", type=float, default=DEFAULT_ALPHA_THRESHOLD,
+                        help="keep voxels whose alpha is at least this")

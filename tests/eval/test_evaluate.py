@@ -1,0 +1,65 @@
+"""evaluate() and sweep() end to end on a tiny untrained checkpoint; the eval CLI."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from diffusion_core.evaluate import EvalSettings, SweepSettings, evaluate, sweep
+from server.cli import main as cli_main
+
+from .conftest import CLASSES
+
+SETTINGS = EvalSettings(n_per_class=2, steps=2, guidance=2.0, seed=10, batch_size=4)
+
+
+def test_evaluate_writes_report_json_markdown_and_gallery(tiny_checkpoint, tiny_classifier, tmp_path):
+    report = evaluate(tiny_checkpoint, tiny_classifier, tmp_path, SETTINGS, progress=False)
+    assert report == json.loads((tmp_path / "report.json").read_text())
+    assert (tmp_path / "gallery.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report["sample_seeds"] == {"cube": [10, 11], "table": [12, 13], "tree": [14, 15]}
+    assert report["reference_seeds"] == [1, 2]  # training data seed 0 + 1, + 2
+    for scores in (report["model"], report["reference_baseline"]):
+        assert list(scores["per_class"]) == CLASSES
+        for metrics in [scores["overall"], *scores["per_class"].values()]:
+            assert 0.0 <= metrics["accuracy"] <= 1.0 and 0.0 <= metrics["nna"] <= 1.0
+            assert 0.0 <= metrics["mmd"] <= 1.0 and 0.0 < metrics["cov"] <= 1.0
+    # synthetic shapes are one 6-connected piece each, so the reference baseline is perfect there
+    assert report["reference_baseline"]["overall"]["connected"] == 1.0
+    markdown = (tmp_path / "report.md").read_text()
+    assert "| 1-NNA (→ 0.5) |" in markdown and all(f"| {name} |" in markdown for name in CLASSES)
+
+
+def test_sweep_scores_each_point_once_and_plots(tiny_checkpoint, tiny_classifier, tmp_path):
+    settings = EvalSettings(n_per_class=1, steps=2, guidance=1.0, batch_size=4)
+    result = sweep(tiny_checkpoint, tiny_classifier, tmp_path,
+                   settings, SweepSettings(samplers_steps=(("ddim", 2), ("ddpm", 3)), guidances=(1.0, 2.0)),
+                   progress=False)
+    keys = [(p["sampler"], p["steps"], p["guidance"]) for p in result["points"]]
+    assert keys == [("ddim", 2, 1.0), ("ddpm", 3, 1.0), ("ddim", 2, 2.0)]
+    assert all(set(p["overall"]) >= {"accuracy", "nna"} and list(p["per_class"]) == CLASSES for p in result["points"])
+    assert json.loads((tmp_path / "sweep.json").read_text())["points"] == result["points"]
+    assert (tmp_path / "sweep.png").stat().st_size > 1000
+
+
+def test_cli_errors_clearly_on_a_missing_checkpoint(tiny_classifier, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["eval", "--checkpoint", str(tmp_path / "nope.safetensors"), "--classifier", str(tiny_classifier)])
+    assert exit_info.value.code == 2
+    assert "nope.safetensors does not exist" in capsys.readouterr().err
+
+
+def test_cli_runs_and_reports_bad_settings_in_one_line(tiny_checkpoint, tiny_classifier, tmp_path, capsys):
+    common = ["eval", "--checkpoint", str(tiny_checkpoint), "--classifier", str(tiny_classifier),
+              "--n-per-class", "1", "--out", str(tmp_path)]
+    assert cli_main(common + ["--steps", "2"]) == 0
+    assert (tmp_path / "report.md").is_file() and "# Evaluation of `tiny`" in capsys.readouterr().out
+    assert cli_main(common + ["--steps", "500"]) == 1  # the tiny diffusion has 40 timesteps
+    assert capsys.readouterr().err == "error: steps must be in 1..40 for this model, got [500]\n"
+
+
+def test_cli_rejects_a_malformed_sweep_list(tiny_checkpoint, tiny_classifier, capsys):
+    with pytest.raises(SystemExit):
+        cli_main(["eval", "--checkpoint", str(tiny_checkpoint), "--classifier", str(tiny_classifier), "--sweep",
+                  "--sweep-steps", "ddim:10,euler:5"])
+    assert "SAMPLER:STEPS" in capsys.readouterr().err

@@ -1,0 +1,36 @@
+"""Tiny untrained checkpoints for tests: the real checkpoint format and UNet, no training needed."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from diffusion_core.checkpoint import save_checkpoint
+from diffusion_core.diffusion import DiffusionConfig
+from diffusion_core.unet import UNet3D, UNetConfig
+
+
+def save_tiny_checkpoint(path: Path, class_names: Sequence[str], *, resolution: int = 8, num_timesteps: int = 1000,
+                         attention_resolutions: tuple[int, ...] = (), perturb: bool = False,
+                         data: dict | None = None) -> Path:
+    """Save an 8-channel-wide class-conditional UNet3D at `path`.
+
+    With `perturb`, random noise is added to every weight (the zero-initialised output layers would
+    otherwise make every sample trivial) and the weights are stored as EMA weights, as training does.
+    """
+    torch.manual_seed(0)
+    unet = UNetConfig(resolution=resolution, base_channels=8, channel_mults=(1, 2),
+                      attention_resolutions=attention_resolutions, num_classes=len(class_names), norm_groups=4)
+    model = UNet3D(unet)
+    if perturb:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1 * torch.randn_like(p))
+    config = {"unet": asdict(unet), "diffusion": asdict(DiffusionConfig(num_timesteps=num_timesteps)),
+              "data": data or {}}
+    state = model.state_dict()
+    save_checkpoint(path, model_state={} if perturb else state, ema_state=state if perturb else None,
+                    config=config, class_names=list(class_names), step=0)
+    return path
