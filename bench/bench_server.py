@@ -1,5 +1,6 @@
 """Server overhead: end-to-end time through the server vs in-process generation, and the cost of
-moving a 4x32^3 float32 grid across the socket (encode + send + recv + decode). Medians.
+moving a count-4 result of 32^3 RGBA grids ([4, 4, 32, 32, 32] float32, 2 MiB) across the socket
+(encode + send + recv + decode). Medians.
 
     .venv/bin/python bench/bench_server.py --checkpoint CKPT [--steps 25 --count 2 --repeats 5]
 
@@ -41,6 +42,9 @@ def untrained_checkpoint(directory: Path) -> Path:
     return path
 
 
+TRANSFER_SHAPE = (4, 4, 32, 32, 32)  # four 32^3 RGBA grids: one count-4 result
+
+
 def median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -51,8 +55,8 @@ def median_time(fn, repeats: int) -> float:
 
 
 def transfer_time(repeats: int) -> float:
-    grid = np.random.default_rng(0).random((4, 32, 32, 32), dtype=np.float32)[None]
-    body = p.GenerateResult("a", (0,), grid)
+    grid = np.random.default_rng(0).random(TRANSFER_SHAPE, dtype=np.float32)
+    body = p.GenerateResult("a", tuple(range(TRANSFER_SHAPE[0])), grid)
     with zmq.Context() as ctx:
         a, b = ctx.socket(zmq.DEALER), ctx.socket(zmq.ROUTER)
         port = b.bind_to_random_port("tcp://127.0.0.1")
@@ -99,7 +103,9 @@ def main() -> None:
     print(f"model {gen.model_name} {r}^3, count={args.count}, steps={args.steps}, torch threads={args.threads}")
     print(f"in-process generate: {local * 1000:.1f} ms   through server: {remote * 1000:.1f} ms   "
           f"ratio {remote / local:.3f}")
-    print(f"4x32^3 float32 grid (512 KiB) encode+send+recv+decode: {transfer_time(max(20, args.repeats)) * 1000:.2f} ms")
+    mib = np.prod(TRANSFER_SHAPE) * 4 / 2**20
+    print(f"count-4 result, four 32^3 RGBA float32 grids {list(TRANSFER_SHAPE)} ({mib:g} MiB) "
+          f"encode+send+recv+decode: {transfer_time(max(20, args.repeats)) * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ Timeouts everywhere ("Lazy Pirate"): a request unanswered for `timeout_s` closes
 DEALER socket (LINGER 0, same routing id so running jobs survive) and retries, `retries` times,
 then raises ServerUnavailable. While waiting for a job, `timeout_s` of silence triggers such a ping,
 so a dead server surfaces as ServerUnavailable within about (retries + 2) * timeout_s, never a hang.
+Each pong lists the jobs the server still owes this client a reply; a pending job it does not list
+(dropped while the connection was down, reply lost) fails with JobFailed code `lost` at that ping,
+so a live server that forgot a job cannot leave it waiting forever either.
 
 Threads: one client may be shared (a lock guards the socket), but use either `poll()` (drains every
 job's events; the add-on's worker thread) or the per-job iterators, not both at once.
@@ -146,7 +149,8 @@ class VoxelClient:
     def __init__(self, host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, timeout_s: float = 5.0,
                  retries: int = 2, curve: CurveKeys | None = None, name: str = "voxel-client",
                  max_message_bytes: int = p.DEFAULT_MAX_MESSAGE_BYTES):
-        self.address = f"tcp://{host}:{port}"
+        self.address = p.tcp_address(host, port)
+        self._ipv6 = p.is_ipv6_literal(host)
         self.timeout_s, self.retries, self.curve, self.name = timeout_s, retries, curve, name
         self.max_message_bytes = max_message_bytes
         self.info: p.ServerInfo | None = None
@@ -164,6 +168,8 @@ class VoxelClient:
         sock = self._context.socket(zmq.DEALER)
         sock.linger = 0
         sock.routing_id = self._identity
+        if self._ipv6:
+            sock.ipv6 = 1
         sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
         if self.curve is not None:
             sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = (
@@ -234,7 +240,8 @@ class VoxelClient:
         raise ServerUnavailable(
             f"no Voxel Diffusion server answered at {self.address} ({self.retries + 1} tries of {self.timeout_s} s). "
             "Start one with `python -m server serve --checkpoint CKPT`, check host and port"
-            + (", and check that the server knows this client's CurveZMQ key" if self.curve else "") + ".")
+            + (", and check that the server knows this client's CurveZMQ key." if self.curve else
+               "; a server started with --curve-dir answers only clients given CurveZMQ keys."))
 
     # ------------------------------------------------------------------ API
     def hello(self) -> p.ServerInfo:
@@ -250,16 +257,27 @@ class VoxelClient:
         return reply
 
     def ping(self) -> float:
-        """Round trip in seconds. Fails this client's jobs if the server has restarted meanwhile."""
-        t0 = time.perf_counter()
-        reply = self._request(p.Ping()).body
-        rtt = time.perf_counter() - t0
-        if isinstance(reply, p.Pong) and self.info is not None and reply.instance_id != self.info.instance_id:
-            for job in list(self._jobs.values()):
-                job._push(p.ErrorReply(SERVER_RESTARTED, "the server restarted and lost this job; submit it again"))
-            self._jobs.clear()
-            self.info = None
-        return rtt
+        """Round trip in seconds. Fails this client's pending jobs that the server no longer has:
+        all of them (code `server_restarted`) if it restarted meanwhile, else (code `lost`) those
+        its pong does not list."""
+        with self._lock:  # no job may be submitted between the ping and the check of its pong
+            t0 = time.perf_counter()
+            reply = self._request(p.Ping()).body
+            rtt = time.perf_counter() - t0
+            if not isinstance(reply, p.Pong) or self.info is None:
+                return rtt
+            if reply.instance_id != self.info.instance_id:
+                self._fail_jobs(self._jobs, SERVER_RESTARTED, "the server restarted and lost this job; submit it again")
+                self.info = None
+            elif reply.jobs is not None:  # a 1.0 server does not report its jobs
+                self._fail_jobs([i for i in self._jobs if i not in set(reply.jobs)], p.LOST,
+                                "the server no longer has this job and will not answer it (its connection to "
+                                "this client dropped, or the reply was lost); submit it again")
+            return rtt
+
+    def _fail_jobs(self, job_ids, code: str, message: str) -> None:
+        for job_id in list(job_ids):
+            self._jobs.pop(job_id)._push(p.ErrorReply(code, message))
 
     def submit(self, request: p.GenerateRequest) -> Job:
         """Send a generate request (connecting first if needed); returns at once."""

@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import meshing
 from .client import ClientError, VoxelClient
@@ -54,12 +54,19 @@ JobEvent = JobProgress | JobDone | JobFailed | JobCancelled
 @dataclass(frozen=True)
 class ServerAddress:
     """Where the server is. `timeout_s`: silence after which the server is pinged; a request is
-    retried `retries` times, so a dead server is reported after about (retries + 2) * timeout_s."""
+    retried `retries` times, so a dead server is reported after about (retries + 2) * timeout_s.
+    A job that gets no event for `lost_job_timeouts` * timeout_s although the server answers pings
+    is given up as lost (a safety net behind the client's own check of the server's job list)."""
 
     host: str = "127.0.0.1"
     port: int = 5557
     timeout_s: float = 3.0
     retries: int = 1
+    lost_job_timeouts: int = 20
+
+    @property
+    def lost_job_after_s(self) -> float:
+        return self.lost_job_timeouts * self.timeout_s
 
     def connect(self, quick: bool = False) -> VoxelClient:
         """A client (use it as a context manager: entering says hello). `quick`: one short try."""
@@ -103,24 +110,46 @@ def result_objects(params: GenerationParams, result: GenerateResult) -> tuple[tu
     return tuple(out)
 
 
+class ServerLostJob(ClientError):
+    """The server answers pings but has sent nothing about the job for too long."""
+
+
 def _wait(client: VoxelClient, jobs: list, address: ServerAddress, cancel: threading.Event,
           on_progress: Callable[[JobProgress], None]) -> None:
-    """Poll until every job has its terminal reply; ping after `address.timeout_s` of silence."""
-    last_heard, cancel_sent = time.monotonic(), False
+    """Poll until every job has its terminal reply; ping after `address.timeout_s` of silence.
+
+    Raises ServerUnavailable (no answer to pings) or ServerLostJob (pings answered, but no event for
+    `address.lost_job_after_s`; the unfinished jobs are cancelled on the server first, best effort)."""
+    last_event = last_heard = time.monotonic()
+    cancel_sent = False
     while not all(job.done for job in jobs):
         if cancel.is_set() and not cancel_sent:
             for job in jobs:
                 job.cancel()
             cancel_sent = True
         events = client.poll(timeout_ms=100)
+        now = time.monotonic()
         if events:
-            last_heard = time.monotonic()
-        elif time.monotonic() - last_heard > address.timeout_s:
-            client.ping()  # raises ServerUnavailable, or fails the jobs if the server restarted
+            last_event = last_heard = now
+        elif now - last_event > address.lost_job_after_s:
+            _give_up(jobs)
+            raise ServerLostJob(f"the server lost the job (no news of it for {address.lost_job_after_s:g} s "
+                                "although the server answers); try again")
+        elif now - last_heard > address.timeout_s:
+            client.ping()  # raises ServerUnavailable, or fails the jobs the server no longer knows
             last_heard = time.monotonic()
         for _, body in events:
             if isinstance(body, Progress):
                 on_progress(JobProgress(body.step, body.total))
+
+
+def _give_up(jobs: list) -> None:
+    """Ask the server to drop jobs we stop waiting for (it may still hold them, e.g. queued)."""
+    for job in jobs:
+        try:
+            job.cancel()
+        except ClientError:
+            pass
 
 
 def run_generation(
@@ -215,12 +244,23 @@ class BackgroundJob:
 
 @dataclass(frozen=True)
 class ServerStatus:
-    """What the panel shows: connected (with the server's info) or why not."""
+    """What the panel shows: connected (with the server's info) or why not; `checking`: a new
+    check is under way (the other fields are still the previous result)."""
 
     connected: bool
     reason: str
     info: ServerInfo | None = None
     checked_at: float = 0.0
+    checking: bool = False
+
+    def lines(self) -> list[str]:
+        """The panel's status text: the server's model and versions when connected, else why not."""
+        info = self.info
+        if not self.connected or info is None:
+            return [self.reason]
+        return [f"Model: {info.model_name or '(unnamed)'}",
+                f"{len(info.class_names)} classes, {info.resolution}³ voxels",
+                f"Server {info.server_version or '?'}, protocol {info.protocol_version}"]
 
 
 def check_server(address: ServerAddress) -> ServerStatus:
@@ -237,14 +277,15 @@ def check_server(address: ServerAddress) -> ServerStatus:
 
 
 class ServerMonitor:
-    """Checks the server every `interval_s` on a daemon thread; `status` is always the latest."""
+    """Checks the server every `interval_s` on a daemon thread; `status` is always the latest.
+    Never blocks the caller: `refresh` only wakes the thread (the UI's Connect button)."""
 
     def __init__(self, address: ServerAddress, interval_s: float = 3.0):
         self.address = address
         self._interval_s = interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self.status = ServerStatus(False, "Checking the server…")
+        self.status = ServerStatus(False, "Checking the server…", checking=True)
         self._thread = threading.Thread(target=self._loop, name="voxel-diffusion-monitor", daemon=True)
 
     def start(self) -> ServerMonitor:
@@ -252,9 +293,11 @@ class ServerMonitor:
         return self
 
     def refresh(self, address: ServerAddress | None = None) -> None:
-        """Check again now (at a new address if given)."""
+        """Check again now (at a new address if given); returns at once, `status.checking` is
+        True until the check is done."""
         if address is not None:
             self.address = address
+        self.status = replace(self.status, checking=True)
         self._wake.set()
 
     def stop(self) -> None:
@@ -263,6 +306,6 @@ class ServerMonitor:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # a refresh during the check below asks for another one
             self.status = check_server(self.address)
             self._wake.wait(self._interval_s)
-            self._wake.clear()

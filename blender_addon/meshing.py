@@ -159,15 +159,16 @@ def smooth_mesh(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD, size: 
         threshold: iso level on alpha; also the occupancy threshold for colours.
         size: length of the grid's longest side in the object frame.
     Returns:
-        MeshArrays with vertices [V, 3], outward-wound triangles [F, 3], vertex_colors [V, 4].
+        MeshArrays with vertices [V, 3], outward-wound triangles [F, 3], vertex_colors [V, 4]; empty
+        (V = F = 0) when the level is not strictly inside the alpha range (e.g. threshold 1.0).
     Requires scikit-image (present on the server, not in Blender).
     """
     from skimage.measure import marching_cubes
 
     occ = _occupancy(voxels, threshold)
-    if not occ.any():
-        return _empty(quads=False)
     alpha = np.pad(np.asarray(voxels[-1], dtype=np.float32), 1)
+    if not occ.any() or not alpha.min() < threshold < alpha.max():  # no crossing: no surface
+        return _empty(quads=False)
     verts, faces, _normals, _values = marching_cubes(alpha, level=threshold, allow_degenerate=False)
     # skimage winds triangles clockwise seen from the high-value side; flip to outward CCW.
     faces = faces[:, ::-1]

@@ -134,14 +134,17 @@ class VOXELDIFF_OT_connect(bpy.types.Operator):
     bl_label = "Connect"
 
     def execute(self, context):
+        if not bpy.app.background:  # the UI never waits for the network: the monitor thread checks
+            runtime.connect(context.scene.name)
+            address = runtime.server_address()
+            self.report({"INFO"}, f"Checking the server at {address.host}:{address.port}…")
+            return {"FINISHED"}
         status = runtime.check_server_now()
         runtime.refresh_server()
         if not status.connected:
             self.report({"WARNING"}, f"No server: {status.reason}")
             return {"CANCELLED"}
-        settings = _settings(context)
-        if settings.class_name not in status.info.class_names and status.info.class_names:
-            settings.class_name = status.info.class_names[0]
+        runtime.pick_known_class(_settings(context), status)
         self.report({"INFO"}, f"Connected: {status.reason}")
         return {"FINISHED"}
 
@@ -188,7 +191,7 @@ class VOXELDIFF_OT_stop_server(bpy.types.Operator):
         return True
 
     def execute(self, context):
-        runtime.LOCAL_SERVER.stop()
+        runtime.LOCAL_SERVER.stop(wait=False)
         runtime.refresh_server()
         return {"FINISHED"}
 

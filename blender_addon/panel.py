@@ -20,11 +20,15 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
 
         box = layout.box()
         row = box.row()
-        row.label(text="Connected" if status.connected else "Server unavailable",
-                  icon="CHECKMARK" if status.connected else "ERROR")
+        if status.checking:
+            row.label(text="Checking…", icon="SORTTIME")
+        else:
+            row.label(text="Connected" if status.connected else "Server unavailable",
+                      icon="CHECKMARK" if status.connected else "ERROR")
         row.operator("voxel_diffusion.connect", text="", icon="FILE_REFRESH")
-        for line in _wrap(status.reason, 40):
-            box.label(text=line)
+        for text in status.lines():
+            for line in _wrap(text, 40):
+                box.label(text=line)
 
         col = layout.column()
         col.enabled = not runtime.job_running()

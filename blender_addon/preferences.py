@@ -12,11 +12,17 @@ class VoxelDiffusionPreferences(bpy.types.AddonPreferences):
 
     host: StringProperty(name="Host", default="127.0.0.1")
     port: IntProperty(name="Port", default=5557, min=1, max=65535)
-    timeout: FloatProperty(name="Timeout", description="Seconds without an answer before the server counts as gone",
+    timeout: FloatProperty(name="Timeout", description="Seconds without an answer before the server counts as gone "
+                                       "(a job with no news for 20 times this is given up as lost)",
                            default=3.0, min=0.5, max=600.0, unit="TIME_ABSOLUTE")
     python_path: StringProperty(name="Python", subtype="FILE_PATH",
                                 description="Python of an environment with voxel-diffusion installed (optional)")
     checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH", description="Model checkpoint to serve")
+    project_folder: StringProperty(name="Project Folder", subtype="DIR_PATH",
+                                   description="Source checkout to run the server from (optional: not needed "
+                                               "when the package is installed in that Python's environment)")
+    threads: IntProperty(name="Threads", default=0, min=0, max=256,
+                         description="CPU threads for the local server (0: all cores but one)")
     auto_start: BoolProperty(name="Start With Blender", default=False,
                              description="Start the local server when the add-on is enabled; it stops with Blender")
 
@@ -30,6 +36,8 @@ class VoxelDiffusionPreferences(bpy.types.AddonPreferences):
         box.label(text="Local server (optional)")
         box.prop(self, "python_path")
         box.prop(self, "checkpoint")
+        box.prop(self, "project_folder")
+        box.prop(self, "threads")
         box.prop(self, "auto_start")
         row = box.row()
         row.operator("voxel_diffusion.start_server", icon="PLAY")

@@ -19,6 +19,7 @@ A `generate` request gets one `accepted`, zero or more `progress`, then exactly 
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import time
@@ -30,7 +31,7 @@ import numpy as np
 
 PROTOCOL_NAME = "VOXD"
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1  # 1.1: pong lists the client's live jobs
 PROTOCOL_ID = f"{PROTOCOL_NAME}/{PROTOCOL_MAJOR}".encode()
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
@@ -64,6 +65,7 @@ UNKNOWN_JOB = "unknown_job"
 QUEUE_FULL = "queue_full"
 SHUTTING_DOWN = "shutting_down"
 INTERNAL = "internal"
+LOST = "lost"  # the server no longer has the job (connection dropped, reply undeliverable)
 
 
 class ProtocolError(Exception):
@@ -75,6 +77,28 @@ class ProtocolError(Exception):
         self.code = code
         self.message = message
         self.parent_id = parent_id
+
+
+def is_ipv6_literal(host: str) -> bool:
+    """True for an IPv6 address such as "::1" or "[::1]" (such sockets need zmq.IPV6 set)."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).version == 6
+    except ValueError:
+        return False
+
+
+def tcp_address(host: str, port: int | str) -> str:
+    """ZeroMQ TCP endpoint; IPv6 literals are bracketed: tcp_address("::1", 5557) == "tcp://[::1]:5557"."""
+    host = host.strip("[]")
+    return f"tcp://[{host}]:{port}" if is_ipv6_literal(host) else f"tcp://{host}:{port}"
+
+
+def split_tcp_address(address: str) -> tuple[str, int]:
+    """Inverse of tcp_address: "tcp://[::1]:5557" -> ("::1", 5557). Raises ValueError if malformed."""
+    host, sep, port = address.removeprefix("tcp://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"expected a server address like tcp://HOST:PORT, got {address!r}")
+    return host.strip("[]"), int(port)
 
 
 def new_id() -> str:
@@ -422,18 +446,29 @@ class Ping(Body):
 
 @dataclass(frozen=True)
 class Pong(Body):
-    """Server -> client: alive. instance_id changes when the server restarts (jobs are then lost)."""
+    """Server -> client: alive. instance_id changes when the server restarts (jobs are then lost).
+
+    jobs: ids of the pinging client's jobs the server still owes a terminal reply (queued, running,
+    or reply not yet delivered); None from a 1.0 server, which does not report them. Every terminal
+    reply the server sent before this pong precedes it on the wire, so a job of the client that is
+    neither finished nor listed here has been lost.
+    """
 
     TYPE: ClassVar[str] = "pong"
     instance_id: str = ""
     queued: int = 0
+    jobs: tuple[str, ...] | None = None
 
     def to_wire(self):
-        return {"instance_id": self.instance_id, "queued": self.queued}, {}
+        content = {"instance_id": self.instance_id, "queued": self.queued}
+        if self.jobs is not None:
+            content["jobs"] = list(self.jobs)
+        return content, {}
 
     @classmethod
     def from_wire(cls, content, arrays):
-        return cls(instance_id=_str(content, "instance_id", ""), queued=_int(content, "queued", 0, 2**31, 0))
+        return cls(instance_id=_str(content, "instance_id", ""), queued=_int(content, "queued", 0, 2**31, 0),
+                   jobs=_str_list(content, "jobs") if "jobs" in content else None)
 
 
 BODY_TYPES: dict[str, type[Body]] = {
@@ -477,7 +512,7 @@ def encode(msg: Message) -> list[bytes | memoryview]:
             raise ProtocolError(BAD_CONTENT, f"array '{name}' has dtype {a.dtype.name}; allowed: {DTYPES}")
         a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
         specs.append({"name": name, "dtype": a.dtype.name, "shape": list(a.shape)})
-        buffers.append(memoryview(a).cast("B"))
+        buffers.append(memoryview(a).cast("B") if a.size else b"")  # an empty view cannot be cast
     header = {"msg_id": msg.msg_id, "type": msg.type, "parent_id": msg.parent_id, "version": msg.version,
               "time": msg.time, "arrays": specs}
     return [PROTOCOL_ID, _dumps(header), _dumps(content), *buffers]

@@ -42,6 +42,8 @@ class _State:
     message: str = ""
     message_is_error: bool = False
     status_bar_until: float = 0.0
+    connect_scene: str | None = None  # Connect pressed in this scene: pick a class once the check is in
+    local_server_reported: bool = False
 
 
 STATE = _State()
@@ -72,14 +74,28 @@ def class_names() -> list[str]:
 
 
 def refresh_server() -> None:
+    """Ask the monitor thread to check again; returns at once (the panel shows "Checking…")."""
     if STATE.monitor is not None:
         STATE.monitor.refresh(server_address())
 
 
+def connect(scene_name: str) -> None:
+    """The UI's Connect: a background check; `tick` picks a known class in the scene when it is in."""
+    STATE.connect_scene = scene_name
+    refresh_server()
+
+
 def check_server_now() -> ServerStatus:
-    """Blocking check (scripts, background mode, the Connect button's immediate feedback)."""
+    """Blocking check: only for `blender -b` (no timers); never call it from the UI."""
     STATE.status = check_server(server_address())
     return STATE.status
+
+
+def pick_known_class(settings, status: ServerStatus) -> None:
+    """Select the server's first class when the scene's class is not one the server knows."""
+    names = status.info.class_names if status.info is not None else ()
+    if names and settings.class_name not in names:
+        settings.class_name = names[0]
 
 
 def job_running() -> bool:
@@ -108,10 +124,35 @@ def apply_result(done: JobDone, target: Target) -> list[bpy.types.Object]:
     return objects
 
 
+def _after_connect() -> None:
+    status = server_status()
+    if STATE.connect_scene is None or status.checking:
+        return
+    scene = bpy.data.scenes.get(STATE.connect_scene)
+    STATE.connect_scene = None
+    if status.connected and scene is not None:
+        pick_known_class(scene.voxel_diffusion, status)
+        _set_message(f"Connected: {status.reason}")
+    elif not status.connected:
+        _set_message(f"No server: {status.reason}", error=True)
+
+
+def _report_local_server() -> None:
+    """Say once when the local server exits with an error (a bad checkpoint, a missing package...)."""
+    error = LOCAL_SERVER.error
+    if error is None:
+        STATE.local_server_reported = False
+    elif not STATE.local_server_reported and not LOCAL_SERVER.reading:
+        STATE.local_server_reported = True
+        _set_message(error, error=True)
+
+
 def tick() -> float:
     """Timer callback: apply the running job's events; returns the delay until the next call."""
     if STATE.monitor is not None and STATE.monitor.address != (address := server_address()):
         STATE.monitor.refresh(address)
+    _after_connect()
+    _report_local_server()
     job, target = STATE.job, STATE.target
     if job is not None:
         for event in job.drain():
@@ -177,11 +218,14 @@ def user_path(*parts: str) -> Path:
 
 
 def start_local_server() -> None:
+    """Start the server configured in the preferences (returns at once; raises ValueError / OSError)."""
     prefs = preferences()
     if prefs is None or not prefs.python_path or not prefs.checkpoint:
         raise ValueError("Set the Python executable and the checkpoint in the add-on preferences")
+    project = bpy.path.abspath(prefs.project_folder) if prefs.project_folder else None
     LOCAL_SERVER.start(bpy.path.abspath(prefs.python_path), bpy.path.abspath(prefs.checkpoint), prefs.host,
-                       prefs.port, user_path("logs") / "server.log")
+                       prefs.port, user_path("logs") / "server.log", threads=prefs.threads or None,
+                       project_folder=project)
     refresh_server()
 
 
@@ -204,4 +248,4 @@ def unregister_runtime() -> None:
     if STATE.monitor is not None:
         STATE.monitor.stop()
         STATE.monitor = None
-    LOCAL_SERVER.stop()
+    LOCAL_SERVER.stop(wait=False)  # SIGTERM now; a thread kills it if it lingers (never blocks the UI)

@@ -1,58 +1,139 @@
 """A local model server started by the add-on (bpy-free): `python -m server serve` as a subprocess.
 
-Started from the preferences (Python executable of an environment with the voxel-diffusion package,
-plus a checkpoint), stopped again by `stop()`, which the add-on calls on unregister and at exit.
+Started from the preferences (Python executable of an environment with the voxel-diffusion package
+installed, a checkpoint, optionally the project folder as working directory), stopped again by
+`stop()`, which the add-on calls on unregister and at exit. Nothing here blocks except `wait_ready`
+and `stop(wait=True)` (scripts, tests, exit): the child's output is copied to the log by a thread.
 """
 from __future__ import annotations
 
 import atexit
+import os
+import re
 import subprocess
+import threading
+import time
+from collections import deque
 from pathlib import Path
+
+_READY = re.compile(r"READY (tcp://\S+)")
+_NO_PACKAGE = "No module named server"
+
+
+def default_threads() -> int:
+    """Leave one core to Blender."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 class LocalServer:
-    """At most one child server process; output goes to `log_path`."""
+    """At most one child server process; its output goes to `log_path` (and the last lines to `tail`)."""
 
     def __init__(self) -> None:
         self._process: subprocess.Popen | None = None
-        self._log = None
+        self._reader: threading.Thread | None = None
+        self.address = ""  # "tcp://host:port" once the server printed READY
+        self.tail: deque[str] = deque(maxlen=20)
         atexit.register(self.stop)
 
     @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def reading(self) -> bool:
+        """The child's output is still being copied (its last lines may still be on the way)."""
+        return self._reader is not None and self._reader.is_alive()
+
+    @property
+    def error(self) -> str | None:
+        """A readable reason when the last started server exited with an error, else None."""
+        if self._process is None or self._process.poll() in (None, 0):
+            return None
+        lines = [line for line in self.tail if line.strip()]
+        hint = ""
+        if any(_NO_PACKAGE in line for line in lines):
+            hint = (" This Python cannot import the server: install the voxel-diffusion package in its "
+                    "environment (pip install -e PROJECT) or set the project folder.")
+        last = lines[-1].strip().rstrip(".") if lines else "no output"
+        return f"The local server exited ({self._process.returncode}): {last}.{hint}"
+
     def describe(self) -> str:
         if self._process is None:
             return "No local server started"
-        code = self._process.poll()
-        return f"Local server running (pid {self._process.pid})" if code is None else f"Local server exited ({code})"
+        if self.running:
+            state = f"ready at {self.address}" if self.address else "starting…"
+            return f"Local server {state} (pid {self._process.pid})"
+        return self.error or "Local server stopped"
 
-    def start(self, python: str, checkpoint: str, host: str, port: int, log_path: Path) -> None:
-        """Start `python -m server serve`; raises OSError / ValueError with a readable message."""
+    def start(self, python: str, checkpoint: str, host: str, port: int, log_path: Path, *,
+              threads: int | None = None, project_folder: str | None = None) -> None:
+        """Start `python -m server serve` and return at once; raises ValueError / OSError with a
+        readable message. `threads`: torch CPU threads (default `default_threads()`); `project_folder`:
+        working directory, so `-m server` resolves from a source checkout (None: the package must be
+        installed in `python`'s environment)."""
         if self.running:
             return
         if not Path(python).is_file():
             raise ValueError(f"Python executable not found: {python}")
         if not Path(checkpoint).is_file():
             raise ValueError(f"Checkpoint not found: {checkpoint}")
+        if project_folder is not None and not Path(project_folder).is_dir():
+            raise ValueError(f"Project folder not found: {project_folder}")
+        args = [python, "-m", "server", "serve", "--checkpoint", checkpoint, "--host", host, "--port", str(port),
+                "--threads", str(threads or default_threads())]
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.address = ""
+        self.tail.clear()
         self._process = subprocess.Popen(
-            [python, "-m", "server", "serve", "--checkpoint", checkpoint, "--host", host, "--port", str(port)],
-            stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        )
+            args, cwd=project_folder, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+        self._reader = threading.Thread(target=self._drain, args=(self._process, log_path),
+                                        name="voxel-diffusion-server-log", daemon=True)
+        self._reader.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Terminate the child (SIGTERM, then kill after `timeout_s`)."""
+    def _drain(self, process: subprocess.Popen, log_path: Path) -> None:
+        with open(log_path, "a", encoding="utf-8") as log:
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+                self.tail.append(line)
+                if not self.address and (match := _READY.match(line)):
+                    self.address = match.group(1)
+
+    def wait_ready(self, timeout_s: float = 120.0) -> str:
+        """Block until the server is ready (scripts, tests); returns its address.
+        Raises RuntimeError with the reason if it exits or is not ready in time."""
+        process = self._process
+        if process is None:
+            raise RuntimeError("no local server was started")
+        deadline = time.monotonic() + timeout_s
+        while not self.address and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if self.address:
+            return self.address
+        if process.poll() is not None:
+            self._reader.join(5.0)  # the child is gone: its last output is moments away
+            raise RuntimeError(self.error or "the local server stopped")
+        raise RuntimeError(f"the local server was not ready within {timeout_s:g} s")
+
+    def stop(self, timeout_s: float = 5.0, wait: bool = True) -> None:
+        """Terminate the child (SIGTERM, then kill after `timeout_s`). `wait=False` returns at once
+        and leaves the waiting (and killing) to a thread: the UI path."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        self.address = ""
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        if wait:
+            _reap(process, timeout_s)
+        else:
+            threading.Thread(target=_reap, args=(process, timeout_s), name="voxel-diffusion-server-stop",
+                             daemon=True).start()
+
+
+def _reap(process: subprocess.Popen, timeout_s: float) -> None:
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

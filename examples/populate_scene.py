@@ -19,17 +19,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 from blender_addon import api  # noqa: E402
 
 
-def parse_args() -> argparse.Namespace:
-    argv = sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def script_parser(description: str, out: str, samples: int, resolution: tuple[int, int]) -> argparse.ArgumentParser:
+    """Flags every example script takes: the server, the output folder, steps and Cycles settings."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5557)
-    p.add_argument("--out", type=Path, default=Path("out/example"))
-    p.add_argument("--count", type=int, default=6, help="objects scattered on the ground")
+    p.add_argument("--out", type=Path, default=Path(out))
     p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--samples", type=int, default=16)
-    p.add_argument("--resolution", type=int, nargs=2, default=(480, 320))
-    return p.parse_args(argv)
+    p.add_argument("--samples", type=int, default=samples, help="Cycles samples")
+    p.add_argument("--resolution", type=int, nargs=2, default=resolution)
+    return p
+
+
+def script_argv() -> list[str]:
+    """The script's own arguments: after `--` under `blender -b -P`, else all of them."""
+    return sys.argv[sys.argv.index("--") + 1:] if "--" in sys.argv else sys.argv[1:]
+
+
+def parse_args() -> argparse.Namespace:
+    p = script_parser(__doc__.splitlines()[0], "out/example", samples=16, resolution=(480, 320))
+    p.add_argument("--count", type=int, default=6, help="objects scattered on the ground")
+    return p.parse_args(script_argv())
 
 
 def stage(scene: bpy.types.Scene, resolution: tuple[int, int], samples: int) -> None:
@@ -38,10 +48,10 @@ def stage(scene: bpy.types.Scene, resolution: tuple[int, int], samples: int) -> 
     ground = bpy.context.active_object
     ground.name = "Ground"
     material = bpy.data.materials.new("Ground")
-    material.diffuse_color = (0.55, 0.55, 0.5, 1.0)
+    material.diffuse_color = (0.3, 0.3, 0.27, 1.0)
     if bpy.app.version < (5, 0, 0):
         material.use_nodes = True
-    material.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (0.55, 0.55, 0.5, 1.0)
+    material.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (0.3, 0.3, 0.27, 1.0)
     ground.data.materials.append(material)
 
     sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
@@ -58,14 +68,28 @@ def stage(scene: bpy.types.Scene, resolution: tuple[int, int], samples: int) -> 
     constraint.target = target
     scene.camera = camera
 
-    scene.world = scene.world or bpy.data.worlds.new("World")
-    scene.world.color = (0.6, 0.7, 0.8)
+    sky(scene, (0.45, 0.65, 1.0), strength=1.0)
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = samples
     scene.cycles.use_denoising = False
     scene.render.resolution_x, scene.render.resolution_y = resolution
     scene.render.resolution_percentage = 100
+
+
+def sky(scene: bpy.types.Scene, color: tuple[float, float, float], strength: float) -> None:
+    """A light, uniform sky: the world's Background node (Cycles ignores `world.color`)."""
+    world = scene.world or bpy.data.worlds.new("World")
+    scene.world = world
+    if bpy.app.version < (5, 0, 0):
+        world.use_nodes = True
+    tree = world.node_tree
+    background = next((n for n in tree.nodes if n.type == "BACKGROUND"), None) or tree.nodes.new("ShaderNodeBackground")
+    output = next((n for n in tree.nodes if n.type == "OUTPUT_WORLD"), None) or tree.nodes.new("ShaderNodeOutputWorld")
+    tree.links.new(background.outputs["Background"], output.inputs["Surface"])
+    background.inputs["Color"].default_value = (*color, 1.0)
+    background.inputs["Strength"].default_value = strength
+    world.color = color  # the viewport's world colour
 
 
 def main() -> None:

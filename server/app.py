@@ -4,33 +4,63 @@ thread (server.worker). See server.serve for the command line around it.
 I/O thread, per incoming message: decode (errors are answered, the loop carries on), answer
 hello/ping at once, validate generate against this model and the limits, queue it and reply
 `accepted`, handle cancel. It also forwards the compute thread's messages from the inproc outbox.
-Sends use ROUTER_MANDATORY + NOBLOCK: a client that has gone away (EHOSTUNREACH) has its jobs dropped.
+Sends use ROUTER_MANDATORY + NOBLOCK: a client that has gone away (EHOSTUNREACH) has its jobs dropped
+(each answered with error `lost`).
+
+No job ends silently: the I/O thread keeps, per client, the ids of the jobs that still owe a
+terminal reply (`pong` lists them, so a client notices a job the server no longer has), and a
+terminal reply that cannot be sent (peer away mid-reconnect, EAGAIN on a full pipe) is retried
+until it goes out or `undelivered_grace_s` passes.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
+import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from blender_addon.protocol import (INVALID_REQUEST, LIMIT_EXCEEDED, QUEUE_FULL, SHUTTING_DOWN,
+from blender_addon.protocol import (INVALID_REQUEST, LIMIT_EXCEEDED, LOST, QUEUE_FULL, SHUTTING_DOWN,
                                     UNKNOWN_CLASS, UNKNOWN_JOB, Accepted, Body, Cancel, Cancelled, ErrorReply,
                                     GenerateRequest, Hello, Limits, Message, Ping, Pong, ProtocolError, ServerInfo,
-                                    decode, encode, reply)
+                                    decode, encode, is_ipv6_literal, reply, tcp_address)
 from server import __version__
 from server.jobs import Job, JobQueue, QueueClosed
-from server.worker import OUTBOX, Worker
+from server.worker import CLIENT_GONE_MESSAGE, OUTBOX, Worker
 
 log = logging.getLogger(__name__)
 
 
+SHUTDOWN_FLUSH_S = 2.0  # on stop, how long undelivered terminal replies are still retried
+
+
+class ServerError(Exception):
+    """The server cannot start (bad address, missing keys, model too large, ...)."""
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback IPv4/IPv6 literals (brackets allowed: "[::1]")."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 @dataclass(frozen=True)
 class ServerConfig:
-    """host/port: where to bind (port 0 picks a free one). curve_dir: see server.keys."""
+    """host/port: where to bind (port 0 picks a free one; IPv6 literals work, brackets optional).
+    curve_dir: CurveZMQ keys (see server.keys), required for any non-loopback host.
+    undelivered_grace_s: how long a terminal reply that cannot be sent is retried (a client
+    reconnecting with the same routing id within it still gets it)."""
 
     host: str = "127.0.0.1"
     port: int = 5557
@@ -39,10 +69,23 @@ class ServerConfig:
     progress_interval_s: float = 0.1
     curve_dir: Path | None = None
     warmup_steps: int = 2
+    undelivered_grace_s: float = 30.0
+
+    def __post_init__(self):
+        if not is_loopback(self.host) and self.curve_dir is None:
+            raise ServerError(f"refusing to listen on {self.host} without encryption: off loopback the server "
+                              "needs CurveZMQ keys. Create them with `python -m server keys --curve-dir KEYS "
+                              "--client NAME` and pass --curve-dir KEYS (curve_dir), or bind 127.0.0.1.")
 
 
-class ServerError(Exception):
-    """The server cannot start (bad address, missing keys, model too large, ...)."""
+@dataclass
+class _Undelivered:
+    """A terminal reply waiting for its client (I/O thread only)."""
+
+    client: bytes
+    job_id: str
+    frames: list[bytes]
+    deadline: float
 
 
 class VoxelServer:
@@ -68,6 +111,8 @@ class VoxelServer:
         self._auth = None
         self._stop = threading.Event()
         self._io: threading.Thread | None = None
+        self._owed: dict[bytes, set[str]] = {}  # client -> ids of its jobs still owed a terminal reply
+        self._undelivered: deque[_Undelivered] = deque()
         self.worker = Worker(self.context, generator, self.queue, max_message_bytes=limits.max_message_bytes,
                              progress_interval_s=config.progress_interval_s)
 
@@ -105,8 +150,9 @@ class VoxelServer:
             from server.keys import configure_server_curve
 
             self._auth = configure_server_curve(self.context, sock, self.config.curve_dir)
-        port = self.config.port or "*"
-        sock.bind(f"tcp://{self.config.host}:{port}")
+        if is_ipv6_literal(self.config.host):
+            sock.ipv6 = 1
+        sock.bind(tcp_address(self.config.host, self.config.port or "*"))
         self.address = sock.last_endpoint.decode()
         return sock
 
@@ -115,15 +161,16 @@ class VoxelServer:
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._outbox, zmq.POLLIN)
-        closing = False
+        closing, flush_until = False, 0.0
         try:
             while True:
                 if self._stop.is_set() and not closing:
-                    closing = True
+                    closing, flush_until = True, time.monotonic() + SHUTDOWN_FLUSH_S
                     for job in self.queue.close():
                         if job.finish():
                             self._send(job.client, reply(job.job_id, ErrorReply(
                                 SHUTTING_DOWN, "the server is shutting down; restart it and try again")))
+                self._retry_undelivered()
                 events = dict(poller.poll(50))
                 if self._outbox in events:
                     self._forward(self._outbox.recv_multipart(copy=False))
@@ -133,30 +180,73 @@ class VoxelServer:
                         self._handle(frames[0].bytes, frames[1:])
                     except Exception:  # never let one message take the server down
                         log.exception("failed to handle a message")
-                if closing and not events and not self.worker.is_alive():
+                flushed = not self._undelivered or time.monotonic() > flush_until
+                if closing and not events and not self.worker.is_alive() and flushed:
                     return
         finally:
             self._router.close()
             self._outbox.close()
 
     def _forward(self, frames: list[zmq.Frame]) -> None:
-        try:
-            self._router.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
-        except zmq.ZMQError as e:
-            self._undeliverable(frames[0].bytes, e)
+        """A compute-thread message: [client, terminal job id or b"", *message frames]."""
+        job_id = frames[1].bytes.decode()
+        self._deliver(frames[0].bytes, frames[2:], job_id or None)
 
     def _send(self, client: bytes, msg: Message) -> None:
-        try:
-            self._router.send_multipart([client, *encode(msg)], flags=zmq.NOBLOCK, copy=False)
-        except zmq.ZMQError as e:
-            self._undeliverable(client, e)
+        self._deliver(client, encode(msg), msg.parent_id if msg.is_terminal else None)
 
-    def _undeliverable(self, client: bytes, e: zmq.ZMQError) -> None:
-        if e.errno == zmq.EHOSTUNREACH:
-            n = self.queue.drop_client(client)
-            log.info("client %s has gone away; dropped %d job(s)", client.hex(), n)
-        else:
-            log.warning("dropped a message to %s: %s", client.hex(), e)
+    def _route(self, client: bytes, frames: list) -> None:
+        """One send attempt (raises zmq.ZMQError); the single place that writes to the ROUTER."""
+        self._router.send_multipart([client, *frames], flags=zmq.NOBLOCK, copy=False)
+
+    def _deliver(self, client: bytes, frames: list, terminal_job: str | None) -> None:
+        """Send to a client. A terminal reply that cannot go out now is kept and retried."""
+        try:
+            self._route(client, frames)
+        except zmq.ZMQError as e:
+            if e.errno == zmq.EHOSTUNREACH:
+                self._client_gone(client)
+            if terminal_job is None:
+                log.debug("dropped a progress message to %s: %s", client.hex(), e)
+                return
+            log.info("reply for job %s to %s not delivered (%s); retrying for %.0f s", terminal_job, client.hex(),
+                     e, self.config.undelivered_grace_s)
+            frames = [f.bytes if isinstance(f, zmq.Frame) else bytes(f) for f in frames]
+            self._undelivered.append(_Undelivered(client, terminal_job, frames,
+                                                  time.monotonic() + self.config.undelivered_grace_s))
+            return
+        if terminal_job is not None:
+            self._discharge(client, terminal_job)
+
+    def _retry_undelivered(self) -> None:
+        for _ in range(len(self._undelivered)):
+            item = self._undelivered.popleft()
+            try:
+                self._route(item.client, item.frames)
+            except zmq.ZMQError as e:
+                if time.monotonic() < item.deadline:
+                    self._undelivered.append(item)
+                else:
+                    log.warning("gave up on the reply for job %s to %s after %.0f s: %s", item.job_id,
+                                item.client.hex(), self.config.undelivered_grace_s, e)
+                    self._discharge(item.client, item.job_id)
+                continue
+            self._discharge(item.client, item.job_id)
+
+    def _discharge(self, client: bytes, job_id: str) -> None:
+        owed = self._owed.get(client)
+        if owed is not None:
+            owed.discard(job_id)
+            if not owed:
+                del self._owed[client]
+
+    def _client_gone(self, client: bytes) -> None:
+        """The client is unreachable: stop its jobs; each is answered `lost` (kept for a reconnect)."""
+        dropped = self.queue.drop_client(client)
+        for job in dropped:
+            self._send(client, reply(job.job_id, ErrorReply(LOST, CLIENT_GONE_MESSAGE)))
+        if dropped:
+            log.info("client %s has gone away; dropped %d queued job(s)", client.hex(), len(dropped))
 
     def _handle(self, client: bytes, frames: list[zmq.Frame]) -> None:
         try:
@@ -178,7 +268,8 @@ class VoxelServer:
         return self.info
 
     def _on_ping(self, client: bytes, msg: Message) -> Body:
-        return Pong(instance_id=self.info.instance_id, queued=len(self.queue))
+        return Pong(instance_id=self.info.instance_id, queued=len(self.queue),
+                    jobs=tuple(sorted(self._owed.get(client, ()))))
 
     def _on_generate(self, client: bytes, msg: Message) -> Body | None:
         req: GenerateRequest = msg.body
@@ -207,6 +298,7 @@ class VoxelServer:
         if ahead is None:
             return ErrorReply(QUEUE_FULL, f"the server already has {lim.max_queue} queued jobs; "
                               "wait for some to finish or cancel them, then retry")
+        self._owed.setdefault(client, set()).add(job.job_id)
         self._send(client, reply(msg.msg_id, Accepted(queue_position=ahead)))
         return None
 

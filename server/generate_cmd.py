@@ -2,7 +2,11 @@
 
 Writes, per object, OUT/<class>_<seed>.npz (voxels float32 [C, R, R, R] in [0, 1], class_name, seed)
 and OUT/<class>_<seed>.ply (or .obj) with colours. Runs the model in-process, or asks a running
-server with --server tcp://HOST:PORT (then --checkpoint is not needed).
+server with --server tcp://HOST:PORT (then --checkpoint is not needed; IPv6: tcp://[::1]:PORT).
+A server protected by CurveZMQ needs --curve-client-secret DIR/clients/NAME.key_secret and
+--curve-server-public DIR/server.key (see `python -m server keys`).
+
+Exit codes: 0 done, 1 generation failed (unknown class, server error, ...), 2 unreadable checkpoint.
 """
 from __future__ import annotations
 
@@ -12,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from blender_addon.client import ClientError, VoxelClient
-from blender_addon.protocol import MESH_STYLES, GenerateRequest, GenerateResult, ProtocolError
+from blender_addon.client import ClientError, CurveKeys, VoxelClient
+from blender_addon.protocol import MESH_STYLES, GenerateRequest, GenerateResult, ProtocolError, split_tcp_address
 from server.mesh_io import WRITERS
+from server.model_loading import CheckpointError, load_generator
 from server.sampling_args import add_sampling_arguments
 
 
@@ -33,15 +38,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--format", choices=sorted(WRITERS), default="ply")
     p.add_argument("--device", default="cpu")
     p.add_argument("--timeout", type=float, default=10.0, help="server silence (s) before giving up")
+    p.add_argument("--curve-client-secret", type=Path,
+                   help="with --server: this client's CurveZMQ key pair (DIR/clients/NAME.key_secret)")
+    p.add_argument("--curve-server-public", type=Path, help="with --server: the server's public key (DIR/server.key)")
     p.add_argument("--out", type=Path, default=Path("out"))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.curve_client_secret is None) != (args.curve_server_public is None):
+        p.error("--curve-client-secret and --curve-server-public go together")
+    if args.curve_client_secret is not None and args.server is None:
+        p.error("the --curve-* options are for --server")
+    return args
 
 
 def generate_in_process(checkpoint: Path, device: str, request: GenerateRequest) -> GenerateResult:
-    from diffusion_core.pipeline import VoxelGenerator
     from server.results import build_result
 
-    gen = VoxelGenerator.from_checkpoint(checkpoint, device=device)
+    gen = load_generator(checkpoint, device)
     label = request.class_label
     if isinstance(label, str):
         if label not in gen.class_names:
@@ -52,9 +64,10 @@ def generate_in_process(checkpoint: Path, device: str, request: GenerateRequest)
     return build_result(voxels, request, gen.class_names[label])
 
 
-def generate_via_server(address: str, timeout_s: float, request: GenerateRequest) -> GenerateResult:
-    host, port = address.removeprefix("tcp://").rsplit(":", 1)
-    with VoxelClient(host, int(port), timeout_s=timeout_s) as client:
+def generate_via_server(address: str, timeout_s: float, request: GenerateRequest,
+                        curve: CurveKeys | None = None) -> GenerateResult:
+    host, port = split_tcp_address(address)
+    with VoxelClient(host, port, timeout_s=timeout_s, curve=curve) as client:
         job = client.submit(request)
         for p in job.progress():
             print(f"\rstep {p.step}/{p.total}", end="", flush=True)
@@ -83,9 +96,15 @@ def main(argv: list[str] | None = None) -> int:
                                   outputs=("voxels", "mesh"), mesh_style=args.mesh_style,
                                   alpha_threshold=args.alpha_threshold, mesh_size=args.mesh_size)
         if args.server:
-            result = generate_via_server(args.server, args.timeout, request)
+            curve = None
+            if args.curve_client_secret is not None:
+                curve = CurveKeys.from_files(args.curve_client_secret, args.curve_server_public)
+            result = generate_via_server(args.server, args.timeout, request, curve)
         else:
             result = generate_in_process(args.checkpoint, args.device, request)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     except (ClientError, ProtocolError, ValueError, OSError) as e:  # one actionable line, not a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1

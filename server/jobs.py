@@ -110,17 +110,18 @@ class JobQueue:
             job.stop_reason = job.stop_reason or STOP_CANCEL
             return "flagged"
 
-    def drop_client(self, client: bytes) -> int:
-        """Forget every job of a client that has gone away; returns how many."""
+    def drop_client(self, client: bytes) -> list[Job]:
+        """Stop every job of a client that has gone away: running ones are flagged (the compute thread
+        answers them at its next step); queued ones are removed, finished and returned (the caller
+        answers them)."""
         with self._cond:
             gone = [j for j in self._queued if j.client == client]
             for job in gone:
                 self._queued.remove(job)
-                job.finish()
-            running = [j for j in self._running.values() if j.client == client]
-            for job in running:
-                job.stop_reason = STOP_CLIENT_GONE
-            return len(gone) + len(running)
+            for job in self._running.values():
+                if job.client == client:
+                    job.stop_reason = job.stop_reason or STOP_CLIENT_GONE
+            return [j for j in gone if j.finish()]
 
     def close(self) -> list[Job]:
         """Stop accepting work: flag running jobs, return the queued ones (the caller answers them)."""

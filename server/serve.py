@@ -1,29 +1,34 @@
 """`python -m server serve`: load a checkpoint and serve it until SIGINT/SIGTERM.
 
-Prints `READY tcp://HOST:PORT` (flushed) once warmed up, so scripts and tests can wait for it.
-Binding anything but a loopback address requires --curve-dir (CurveZMQ keys, see server.keys).
+Prints `READY tcp://HOST:PORT model=... classes=... threads=N` (flushed) once warmed up, so scripts
+and tests can wait for it. Binding anything but a loopback address requires --curve-dir (CurveZMQ
+keys, see server.keys). IPv6 hosts work (`--host ::1`).
+
+--threads defaults to one less than the CPU count (at least 1), leaving a core for the I/O thread
+and for Blender: oversubscribed torch threads are disastrous. With a competing process on a
+2-core machine, 2 torch threads ran 20x slower than 1.
+
+Exit codes: 0 after SIGINT/SIGTERM, 1 if it cannot listen, 2 for a bad command line, address
+(off loopback without keys) or checkpoint.
 """
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
+import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from blender_addon.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT, Limits
-from server.app import ServerConfig, ServerError, VoxelServer
+from server.app import ServerConfig, ServerError, VoxelServer, is_loopback  # noqa: F401 (re-exported)
+from server.model_loading import CheckpointError, load_generator
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+def default_threads() -> int:
+    """Torch threads for serving: all CPUs but one, at least 1 (see the module docstring)."""
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -32,7 +37,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--threads", type=int, default=default_threads(),
+                   help="torch CPU threads (default: CPU count - 1, at least 1; more oversubscribes)")
     p.add_argument("--curve-dir", type=Path, help="CurveZMQ keys (required off loopback)")
     p.add_argument("--max-count", type=int, default=Limits.max_count)
     p.add_argument("--max-steps", type=int, default=Limits.max_steps)
@@ -47,31 +53,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if not is_loopback(args.host) and args.curve_dir is None:
-        print(f"error: refusing to listen on {args.host} without encryption. Off loopback the server needs "
-              "CurveZMQ keys: create them with `python -m server keys --curve-dir KEYS --client NAME` and "
-              "pass --curve-dir KEYS (or bind 127.0.0.1).", file=sys.stderr)
+    if args.threads < 1:
+        print(f"error: --threads must be at least 1, got {args.threads}", file=sys.stderr)
         return 2
-    import torch
-
-    from diffusion_core.pipeline import VoxelGenerator
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     limits = Limits(max_count=args.max_count, max_steps=args.max_steps, max_resolution=args.max_resolution,
                     max_queue=args.max_queue, max_message_bytes=args.max_message_bytes)
-    config = ServerConfig(host=args.host, port=args.port, limits=limits, max_batch=args.max_batch,
-                          progress_interval_s=args.progress_interval, curve_dir=args.curve_dir)
+    try:
+        config = ServerConfig(host=args.host, port=args.port, limits=limits, max_batch=args.max_batch,
+                              progress_interval_s=args.progress_interval, curve_dir=args.curve_dir)
+        import torch
+
+        torch.set_num_threads(args.threads)
+        generator = load_generator(args.checkpoint, args.device)
+    except (ServerError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        server = VoxelServer(VoxelGenerator.from_checkpoint(args.checkpoint, device=args.device), config)
+        server = VoxelServer(generator, config)
         address = server.start()
     except (ServerError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"READY {address} model={server.info.model_name} classes={len(server.info.class_names)}", flush=True)
+    print(f"READY {address} model={server.info.model_name} classes={len(server.info.class_names)} "
+          f"threads={torch.get_num_threads()}", flush=True)
     while not stop.wait(0.5):
         pass
     print("shutting down", flush=True)

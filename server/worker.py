@@ -1,8 +1,11 @@
 """The compute thread: runs batches of jobs through the model, one denoising step at a time.
 
-It never touches the ROUTER socket: every outgoing message goes as [client id, *frames] through an
-inproc PUSH socket to the socket thread. Between steps it checks each job's stop flag, so a cancel
-lands at the next step, and it sends (throttled) progress.
+It never touches the ROUTER socket: every outgoing message goes as [client id, terminal job id (b""
+for a non-terminal message), *frames] through an inproc PUSH socket to the socket thread, which
+tracks which jobs still owe their client a terminal reply. Between steps it checks each job's stop
+flag, so a cancel lands at the next step, and it sends (throttled) progress. A failure while
+turning one job's voxels into its result fails that job only; a failure of the shared denoising
+loop fails the whole batch.
 """
 from __future__ import annotations
 
@@ -15,17 +18,25 @@ from typing import Any
 import numpy as np
 import zmq
 
-from blender_addon.protocol import (INTERNAL, SHUTTING_DOWN, TOO_LARGE, Body, Cancelled, ErrorReply, Progress,
-                                    encode, reply)
-from server.jobs import STOP_CANCEL, STOP_SHUTDOWN, Job, JobQueue, QueueClosed
+from blender_addon.protocol import (INTERNAL, LOST, SHUTTING_DOWN, TOO_LARGE, Body, Cancelled, ErrorReply,
+                                    Progress, TERMINAL_TYPES, encode, reply)
+from server.jobs import STOP_CANCEL, STOP_CLIENT_GONE, STOP_SHUTDOWN, Job, JobQueue, QueueClosed
 from server.results import build_result, preview, result_nbytes
 
 log = logging.getLogger(__name__)
 OUTBOX = "inproc://voxd-outbox"
 
 
+CLIENT_GONE_MESSAGE = ("the server lost the connection to this client mid-job and dropped the job; "
+                       "check the network and submit it again")
+
+
 class Worker(threading.Thread):
-    """generator: a diffusion_core.pipeline.VoxelGenerator (or anything with its interface)."""
+    """generator: a diffusion_core.pipeline.VoxelGenerator (or anything with its interface).
+
+    Stats (read from other threads, for tests and monitoring): `batches_run` model batches started,
+    `largest_batch` most samples in one of them, `steps_run` denoising steps completed in total.
+    """
 
     def __init__(self, context: zmq.Context, generator: Any, queue: JobQueue, *, max_message_bytes: int,
                  progress_interval_s: float):
@@ -36,6 +47,9 @@ class Worker(threading.Thread):
         self.max_message_bytes = max_message_bytes
         self.progress_interval_s = progress_interval_s
         self._push: zmq.Socket | None = None
+        self.batches_run = 0
+        self.largest_batch = 0
+        self.steps_run = 0
 
     def run(self) -> None:
         self._push = self.context.socket(zmq.PUSH)
@@ -48,15 +62,24 @@ class Worker(threading.Thread):
                 except QueueClosed:
                     return
                 if batch:
-                    self._run_batch(batch)
+                    try:
+                        self._run_batch(batch)
+                    except Exception as e:  # a bug here must neither kill this thread nor leave jobs waiting
+                        log.exception("batch failed")
+                        for j in batch:
+                            if j.finish():
+                                self._send(j, ErrorReply(INTERNAL, f"the server failed: {e!r}; see its log"))
         finally:
             self._push.close()
 
     def _send(self, job: Job, body: Body) -> None:
-        self._push.send_multipart([job.client, *encode(reply(job.job_id, body))], copy=False)
+        self._push_frames(job, body.TYPE in TERMINAL_TYPES, encode(reply(job.job_id, body)))
+
+    def _push_frames(self, job: Job, terminal: bool, frames: list) -> None:
+        self._push.send_multipart([job.client, job.job_id.encode() if terminal else b"", *frames], copy=False)
 
     def _settled(self, job: Job) -> bool:
-        """True if the job must stop; sends its terminal message (none when its client is gone)."""
+        """True if the job must stop; then sends its terminal message (once)."""
         if job.stop_reason is None:
             return False
         if job.finish():
@@ -64,40 +87,53 @@ class Worker(threading.Thread):
                 self._send(job, Cancelled())
             elif job.stop_reason == STOP_SHUTDOWN:
                 self._send(job, ErrorReply(SHUTTING_DOWN, "the server is shutting down; restart it and try again"))
+            elif job.stop_reason == STOP_CLIENT_GONE:  # delivered if the client reconnects in time
+                self._send(job, ErrorReply(LOST, CLIENT_GONE_MESSAGE))
         return True
 
     def _run_batch(self, batch: list[Job]) -> None:
+        try:
+            starts = np.cumsum([0] + [j.request.count for j in batch])
+            live, voxels = self._denoise(batch, starts)
+            for j in live:  # each job's post-processing is isolated in _finish
+                i = batch.index(j)
+                if not self._settled(j):
+                    self._finish(j, voxels[starts[i]:starts[i + 1]])
+        finally:
+            self.queue.done(batch)
+
+    def _denoise(self, batch: list[Job], starts: np.ndarray) -> tuple[list[Job], np.ndarray | None]:
+        """Run the batch's shared sampling loop. Returns the jobs still wanting a result and the
+        voxels of the whole batch, float32 [sum of counts, C, R, R, R] ([], None if none is left).
+        A failure here fails every live job of the batch: they share the model call."""
         req = batch[0].request
         labels = [j.label for j in batch for _ in range(j.request.count)]
         seeds = [s for j in batch for s in j.request.seeds]
-        starts = np.cumsum([0] + [j.request.count for j in batch])
         live = list(batch)
         last, last_progress = None, 0.0
+        self.batches_run += 1
+        self.largest_batch = max(self.largest_batch, len(seeds))
         try:
             steps = self.generator.generate_progressive(labels, seeds, steps=req.steps, sampler=req.sampler,
                                                         eta=req.eta, guidance_scale=req.guidance)
             with contextlib.closing(steps):
                 for step in steps:
+                    self.steps_run += 1
                     live = [j for j in live if not self._settled(j)]
                     if not live:
-                        return
+                        return [], None
                     last = step
                     now = time.monotonic()
                     if now - last_progress >= self.progress_interval_s:
                         last_progress = now
                         self._progress(batch, live, starts, step)
-            voxels = self.generator.to_voxels(last.x_t)
-            for j in live:
-                i = batch.index(j)
-                if not self._settled(j):
-                    self._finish(j, voxels[starts[i]:starts[i + 1]])
+            return live, self.generator.to_voxels(last.x_t)
         except Exception as e:  # a bug or a bad model must not kill the server: fail these jobs
             log.exception("generation failed")
             for j in live:
                 if j.finish():
                     self._send(j, ErrorReply(INTERNAL, f"generation failed on the server: {e!r}; see its log"))
-        finally:
-            self.queue.done(batch)
+            return [], None
 
     def _progress(self, batch: list[Job], live: list[Job], starts: np.ndarray, step: Any) -> None:
         wants = [j for j in live if j.request.preview]
@@ -108,12 +144,23 @@ class Worker(threading.Thread):
             self._send(j, Progress(step=step.index + 1, total=step.total, preview=grid))
 
     def _finish(self, job: Job, voxels: np.ndarray) -> None:
-        result = build_result(voxels, job.request, job.class_name)
+        """Build, encode and send one job's result; a failure here (meshing, ...) fails only this job."""
+        try:
+            result = build_result(voxels, job.request, job.class_name)
+            size = result_nbytes(result)
+            frames = None if size > self.max_message_bytes else encode(reply(job.job_id, result))
+        except Exception as e:
+            log.exception("building the result of job %s failed", job.job_id)
+            if job.finish():
+                self._send(job, ErrorReply(INTERNAL, f"the model ran, but turning its voxels into the requested "
+                                           f"outputs ({', '.join(job.request.outputs)}, mesh style "
+                                           f"{job.request.mesh_style!r}) failed: {e!r}; try other outputs or "
+                                           "settings, and see the server log"))
+            return
         if not job.finish():
             return
-        size = result_nbytes(result)
-        if size > self.max_message_bytes:
+        if frames is None:
             self._send(job, ErrorReply(TOO_LARGE, f"the result is {size} bytes, over this server's "
                                        f"{self.max_message_bytes}-byte limit: ask for fewer objects or voxels only"))
         else:
-            self._send(job, result)
+            self._push_frames(job, True, frames)

@@ -149,6 +149,18 @@ def background_job(port: int, checkpoint: str) -> None:
     try:
         runtime.server_address = lambda: ServerAddress("127.0.0.1", port, timeout_s=1.0, retries=1)
         scene = bpy.context.scene.name  # a name: undo invalidates RNA references
+
+        # The UI's Connect never waits for the network: the monitor checks, the timer picks a class.
+        start = time.monotonic()
+        runtime.connect(scene)
+        assert time.monotonic() - start < 0.05 and runtime.server_status().checking
+        deadline = time.monotonic() + 10
+        while runtime.STATE.connect_scene is not None:
+            assert time.monotonic() < deadline, "the connect check never finished"
+            runtime.tick()
+            time.sleep(0.02)
+        assert runtime.server_status().connected and runtime.STATE.message.startswith("Connected")
+        assert bpy.data.scenes[scene].voxel_diffusion.class_name == "chair"
         params = GenerationParams("lamp", 3, steps=4, threshold=0.5)
         bpy.ops.ed.undo_push(message="before")
         runtime.start_job(params, 2, runtime.Target(scene, (0.0, 0.0, 0.0)))

@@ -118,3 +118,14 @@ def test_smooth_mesh_closes_at_the_grid_boundary():
 
 def test_srgb_to_linear_known_values():
     np.testing.assert_allclose(srgb_to_linear(np.array([0.0, 0.5, 1.0])), [0.0, 0.21404, 1.0], atol=1e-4)
+
+
+@pytest.mark.parametrize("threshold", [1.0, 0.0, 1.5])
+def test_smooth_mesh_level_outside_the_alpha_range_is_empty(threshold):
+    vox = np.zeros((4, 6, 6, 6), np.float32)
+    vox[:, 2:4, 2:4, 2:4] = 1.0  # alpha reaches exactly 1.0: no surface crosses level 1.0
+    mesh = smooth_mesh(vox, threshold=threshold)
+    assert mesh.is_empty and mesh.vertices.shape == (0, 3) and mesh.faces.shape == (0, 3)
+    assert mesh.vertex_colors.shape == (0, 4)
+    assert (mesh.vertices.dtype, mesh.faces.dtype, mesh.vertex_colors.dtype) == (np.float32, np.int32, np.float32)
+    assert not smooth_mesh(vox, threshold=0.5).is_empty

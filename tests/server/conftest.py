@@ -33,8 +33,8 @@ def make_server(generator):
     started = []
 
     def make(**overrides):
-        overrides.setdefault("limits", Limits(max_count=8, max_steps=1000, max_queue=8))
-        server = VoxelServer(generator, ServerConfig(host="127.0.0.1", port=0, **overrides))
+        overrides = {"host": "127.0.0.1", "limits": Limits(max_count=8, max_steps=1000, max_queue=8), **overrides}
+        server = VoxelServer(generator, ServerConfig(port=0, **overrides))
         server.start()
         started.append(server)
         return server

@@ -1,6 +1,7 @@
 """The serve and generate commands as real processes; CurveZMQ; mesh files."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -114,3 +115,47 @@ def test_ply_and_obj_writers(tmp_path):
     write_obj(tmp_path / "m.obj", mesh)
     lines = (tmp_path / "m.obj").read_text().splitlines()
     assert lines[1].startswith("v 0.000000 0.000000 0.000000 1.0000 0.5000") and lines[-1] == "f 1 2 3 4"
+
+
+def test_ready_line_reports_threads(served):
+    assert any("READY tcp://" in line and "threads=1" in line for line in served.lines), served.lines
+    assert serve.default_threads() == max(1, (os.cpu_count() or 1) - 1)
+
+
+@pytest.fixture(params=["garbage", "foreign_safetensors", "missing"])
+def bad_checkpoint(request, tmp_path):
+    path = tmp_path / "bad.safetensors"
+    if request.param == "garbage":
+        path.write_bytes(b"this is not a checkpoint" * 10)
+    elif request.param == "foreign_safetensors":  # valid safetensors, but none of our metadata
+        import torch
+        from safetensors.torch import save_file
+
+        save_file({"w": torch.zeros(2)}, str(path), metadata={"format": "pt"})
+    return path
+
+
+def test_bad_checkpoint_is_one_line_exit_2(bad_checkpoint, capsys):
+    from server import generate_cmd
+
+    assert serve.main(["--checkpoint", str(bad_checkpoint), "--threads", "1", "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "bad.safetensors" in err and "\n" not in err and "Traceback" not in err
+    assert generate_cmd.main(["--checkpoint", str(bad_checkpoint), "--class", "0", "--out", "unused"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "bad.safetensors" in err and "\n" not in err
+
+
+def test_generate_cli_talks_to_a_curve_server(make_server, tmp_path, capsys):
+    from server import generate_cmd
+
+    keys = tmp_path / "keys"
+    create_keys(keys, ["artist"])
+    server = make_server(curve_dir=keys)
+    base = ["--server", server.address, "--class", "0", "--steps", "2", "--alpha-threshold", "0.5",
+            "--out", str(tmp_path / "out")]
+    curve = ["--curve-client-secret", str(keys / "clients" / "artist.key_secret"),
+             "--curve-server-public", str(keys / "server.key")]
+    assert generate_cmd.main(base + curve + ["--timeout", "5"]) == 0, capsys.readouterr().err
+    assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["chair_0.npz", "chair_0.ply"]
+    assert generate_cmd.main(base + ["--timeout", "0.5"]) == 1 and "CurveZMQ" in capsys.readouterr().err

@@ -150,3 +150,22 @@ def test_decode_raw_bytes_only_raises_protocol_error(frames):
         p.decode(frames)
     except p.ProtocolError:
         pass
+
+
+def test_pong_jobs_and_empty_meshes_round_trip():
+    pong = p.decode(p.encode(p.Message(p.Pong(instance_id="i", queued=2, jobs=("a", "b"))))).body
+    assert pong.jobs == ("a", "b")
+    assert p.decode(p.encode(p.Message(p.Pong(instance_id="i")))).body.jobs is None  # a 1.0 server
+    empty = p.MeshData(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32), np.zeros((0, 4), np.float32),
+                       "vertex")
+    got = p.decode(p.encode(p.Message(p.GenerateResult("chair", (1,), None, (empty,))))).body.meshes[0]
+    assert got.vertices.shape == (0, 3) and got.faces.shape == (0, 3) and got.colors.shape == (0, 4)
+
+
+def test_tcp_addresses_bracket_ipv6():
+    assert p.tcp_address("::1", 5557) == "tcp://[::1]:5557" == p.tcp_address("[::1]", 5557)
+    assert p.tcp_address("127.0.0.1", "*") == "tcp://127.0.0.1:*"
+    assert p.split_tcp_address("tcp://[::1]:5557") == ("::1", 5557)
+    assert p.split_tcp_address("tcp://host:1") == ("host", 1)
+    with pytest.raises(ValueError):
+        p.split_tcp_address("tcp://host")

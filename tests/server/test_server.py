@@ -63,18 +63,77 @@ def test_batched_requests_match_solo_results(make_server, generator):
     server = make_server(max_batch=8)
     c = client_for(server)
     try:
-        blocker = c.submit(p.GenerateRequest(steps=30, count=1))  # keeps the worker busy so the next two queue
+        blocker = c.submit(p.GenerateRequest(steps=100, count=1))  # keeps the worker busy so the next two queue
         a = c.submit(p.GenerateRequest(class_label=0, seed=11, count=2, steps=4))
         b = c.submit(p.GenerateRequest(class_label=2, seed=99, count=1, steps=4))
         blocker.result(timeout_s=30)
         ra, rb = a.result(timeout_s=30), b.result(timeout_s=30)
+        # a and b (same steps/sampler/eta/guidance) ran as ONE model batch of 3 samples after the blocker
+        assert (server.worker.batches_run, server.worker.largest_batch) == (2, 3)
         np.testing.assert_allclose(ra.voxels, generator.generate([0, 0], [11, 12], steps=4), atol=1e-5)
         np.testing.assert_allclose(rb.voxels, generator.generate([2], [99], steps=4), atol=1e-5)
     finally:
         c.close()
 
 
-def test_cancel_running_job_stops_at_next_step(server):
+def _queue_three_jobs(c, good_kw: dict, odd_kw: dict):
+    """A blocker, then good / odd / good jobs of one batch key (so they are batched together)."""
+    blocker = c.submit(p.GenerateRequest(steps=100, count=1))
+    jobs = [c.submit(p.GenerateRequest(steps=3, seed=seed, **kw))
+            for seed, kw in ((1, good_kw), (666, odd_kw), (2, good_kw))]
+    blocker.result(timeout_s=30)
+    return jobs
+
+
+def test_failed_post_processing_fails_only_its_own_job(make_server, monkeypatch):
+    import server.worker as worker_module
+
+    real = worker_module.build_result
+
+    def flaky(voxels, request, class_name):
+        if request.seed == 666:
+            raise RuntimeError("boom while meshing")
+        return real(voxels, request, class_name)
+
+    monkeypatch.setattr(worker_module, "build_result", flaky)
+    server = make_server(max_batch=8)
+    c = client_for(server)
+    try:
+        good1, bad, good2 = _queue_three_jobs(c, {}, {})
+        assert good1.result(timeout_s=30).voxels.shape == (1, 4, 8, 8, 8)
+        assert good2.result(timeout_s=30).voxels.shape == (1, 4, 8, 8, 8)
+        with pytest.raises(JobFailed) as e:
+            bad.result(timeout_s=30)
+        assert e.value.code == p.INTERNAL and "boom while meshing" in e.value.message
+        assert (server.worker.batches_run, server.worker.largest_batch) == (2, 3)  # they really were batched
+    finally:
+        c.close()
+
+
+def test_smooth_mesh_at_threshold_one_is_empty_and_does_not_fail_the_batch(make_server):
+    server = make_server(max_batch=8)
+    c = client_for(server)
+    try:
+        mesh = dict(outputs=("voxels", "mesh"), mesh_style="smooth")
+        good1, odd, good2 = _queue_three_jobs(c, dict(mesh, alpha_threshold=0.5), dict(mesh, alpha_threshold=1.0))
+        for job in (good1, good2):
+            assert job.result(timeout_s=30).meshes[0].vertices.shape[1] == 3
+        m = odd.result(timeout_s=30).meshes[0]
+        assert m.vertices.shape == (0, 3) and m.faces.shape == (0, 3) and m.colors.shape == (0, 4)
+        assert server.worker.largest_batch == 3
+    finally:
+        c.close()
+
+
+def test_cancel_running_job_stops_within_a_step(server, monkeypatch):
+    steps_at_cancel = []
+    real_cancel = server.queue.cancel
+
+    def recording_cancel(client, job_id):  # runs on the server's I/O thread when the cancel arrives
+        steps_at_cancel.append(server.worker.steps_run)
+        return real_cancel(client, job_id)
+
+    monkeypatch.setattr(server.queue, "cancel", recording_cancel)
     c = client_for(server)
     try:
         job = c.submit(p.GenerateRequest(**LONG))
@@ -84,9 +143,106 @@ def test_cancel_running_job_stops_at_next_step(server):
         with pytest.raises(JobCancelled):
             job.result(timeout_s=10)
         assert time.monotonic() - t0 < 2.0 and job.latest.step < 1000 and first.total == 1000
+        # the step in flight when the cancel arrived finishes; no further one starts
+        assert len(steps_at_cancel) == 1 and server.worker.steps_run - steps_at_cancel[0] <= 1
         assert c.submit(p.GenerateRequest(steps=2)).result(timeout_s=10).voxels.shape == (1, 4, 8, 8, 8)
     finally:
         c.close()
+
+
+def _header_type(frames) -> str:
+    header = frames[1]
+    raw = bytes(header.buffer) if isinstance(header, zmq.Frame) else bytes(header)
+    return json.loads(raw)["type"]
+
+
+def _failing_route(server, monkeypatch, msg_type: str, errno: int, times: int) -> list:
+    """Make the server's first `times` sends of `msg_type` messages fail with `errno`."""
+    real, failed = server._route, []
+
+    def route(client, frames):
+        if _header_type(frames) == msg_type and len(failed) < times:
+            failed.append(msg_type)
+            raise zmq.ZMQError(errno)
+        return real(client, frames)
+
+    monkeypatch.setattr(server, "_route", route)
+    return failed
+
+
+def test_terminal_reply_hitting_eagain_is_retried_not_dropped(server, monkeypatch):
+    failed = _failing_route(server, monkeypatch, "result", zmq.EAGAIN, times=3)
+    c = client_for(server)
+    try:
+        assert c.submit(p.GenerateRequest(steps=2)).result(timeout_s=10).voxels.shape == (1, 4, 8, 8, 8)
+        assert failed == ["result"] * 3
+    finally:
+        c.close()
+
+
+def test_jobs_dropped_on_an_unreachable_client_are_answered_lost(server, monkeypatch):
+    """The client's connection blips (e.g. it reconnects) mid-job: the server drops the job, and the
+    client gets a clear `lost` error instead of waiting forever."""
+    c = client_for(server, timeout_s=0.5)
+    try:
+        job = c.submit(p.GenerateRequest(**LONG))
+        next(job.progress(timeout_s=30))
+        _failing_route(server, monkeypatch, "progress", zmq.EHOSTUNREACH, times=1)
+        t0 = time.monotonic()
+        with pytest.raises(JobFailed) as e:
+            job.result(timeout_s=10)
+        assert e.value.code == p.LOST and "submit it again" in e.value.message
+        assert time.monotonic() - t0 < 3.0 and job.latest.step < 1000
+    finally:
+        c.close()
+
+
+def test_client_fails_a_job_the_server_does_not_know_within_bounded_time(server, monkeypatch):
+    """The generate request never reaches the server (lost in a reconnect): pings keep succeeding,
+    but their pongs do not list the job, so the client raises instead of waiting forever."""
+    c = client_for(server, timeout_s=0.5)
+    real_send = c._send
+    monkeypatch.setattr(c, "_send", lambda msg: None if msg.type == "generate" else real_send(msg))
+    try:
+        lost = c.submit(p.GenerateRequest(steps=2))
+        t0 = time.monotonic()
+        with pytest.raises(JobFailed) as e:
+            lost.result(timeout_s=10)
+        assert e.value.code == p.LOST and time.monotonic() - t0 < 0.5 + 1.5
+        monkeypatch.setattr(c, "_send", real_send)
+        job = c.submit(p.GenerateRequest(**LONG))  # a job the server has stays pending across pings
+        next(job.progress(timeout_s=30))
+        pong = c._request(p.Ping()).body
+        assert pong.jobs == (job.id,)
+        c.ping()
+        assert not job.done
+        job.cancel()
+        with pytest.raises(JobCancelled):
+            job.result(timeout_s=10)
+        assert c._request(p.Ping()).body.jobs == ()
+    finally:
+        c.close()
+
+
+def test_ipv6_loopback(make_server):
+    server = make_server(host="::1")
+    assert server.address.startswith("tcp://[::1]:")
+    c = VoxelClient("::1", port_of(server.address), timeout_s=3)
+    try:
+        assert c.submit(p.GenerateRequest(steps=2)).result(timeout_s=10).voxels is not None
+    finally:
+        c.close()
+
+
+def test_non_loopback_config_requires_curve(tmp_path):
+    from server.app import ServerConfig, ServerError
+
+    with pytest.raises(ServerError, match="curve-dir"):
+        ServerConfig(host="0.0.0.0")
+    with pytest.raises(ServerError):
+        ServerConfig(host="2001:db8::1")
+    assert ServerConfig(host="0.0.0.0", curve_dir=tmp_path).host == "0.0.0.0"
+    assert ServerConfig(host="::1").host == "::1"
 
 
 def test_cancel_queued_job_drops_it(server):

@@ -1,0 +1,88 @@
+"""jobs.py without Blender: the lost-job deadline, the non-blocking monitor, the status text."""
+import threading
+import time
+
+from blender_addon.generation import GenerationParams
+from blender_addon.jobs import JobFailed, JobProgress, ServerAddress, ServerMonitor, ServerStatus, run_generation
+from tests.addon.fake_server import INFO, FakeServer
+
+PARAMS = GenerationParams("chair", 1, steps=5)
+
+
+def _address(port: int, lost_job_timeouts: int = 5) -> ServerAddress:
+    return ServerAddress("127.0.0.1", port, timeout_s=0.2, retries=0, lost_job_timeouts=lost_job_timeouts)
+
+
+def _bounded(address: ServerAddress, **kwargs):
+    """run_generation on a thread: a missing deadline fails the test instead of hanging it."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(run_generation(address, PARAMS, **kwargs)), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert result, "the job never ended"
+    return result[0]
+
+
+def test_job_the_server_keeps_quiet_about_fails_after_the_deadline():
+    with FakeServer(pong_jobs=True) as server:  # answers pings and claims the job, but never sends news
+        start = time.monotonic()
+        event = _bounded(_address(server.port))
+        elapsed = time.monotonic() - start
+        time.sleep(0.1)
+    assert isinstance(event, JobFailed) and "the server lost the job" in event.message and "try again" in event.message
+    assert 1.0 <= elapsed < 3.0, elapsed  # 5 * 0.2 s of silence
+    assert server.pings >= 3  # it kept answering meanwhile
+    assert server.cancelled == server.jobs  # the abandoned job was cancelled on the server
+
+
+def test_a_job_missing_from_the_pong_fails_at_that_ping_long_before_the_deadline():
+    with FakeServer(pong_jobs=False) as server:  # the client's own check (its pong lists no jobs)
+        start = time.monotonic()
+        event = _bounded(_address(server.port, lost_job_timeouts=50))
+    assert isinstance(event, JobFailed) and "submit it again" in event.message
+    assert time.monotonic() - start < 2.0
+
+
+def test_servers_without_job_lists_are_covered_by_the_deadline_too():
+    with FakeServer(pong_jobs=None) as server:
+        event = _bounded(_address(server.port))
+    assert isinstance(event, JobFailed) and "lost" in event.message
+
+
+def test_progress_keeps_a_slow_job_alive_past_the_deadline():
+    events = []
+    with FakeServer(progress_steps=12, progress_interval_s=0.15, finish=True) as server:
+        start = time.monotonic()
+        event = _bounded(_address(server.port, lost_job_timeouts=2), on_event=events.append)
+    assert time.monotonic() - start > 12 * 0.15 > 2 * 0.2  # longer than the silence limit
+    assert isinstance(event, JobFailed) and event.message == "finished"  # its own terminal reply
+    assert [e.step for e in events if isinstance(e, JobProgress)] == list(range(1, 13))
+
+
+def test_monitor_refresh_returns_at_once_and_reports_checking(dead_port):
+    with FakeServer() as server:
+        monitor = ServerMonitor(_address(dead_port), interval_s=60).start()
+        try:
+            _wait_for(lambda: not monitor.status.checking, 5)
+            assert not monitor.status.connected
+            start = time.monotonic()
+            monitor.refresh(_address(server.port))
+            assert time.monotonic() - start < 0.05 and monitor.status.checking
+            _wait_for(lambda: not monitor.status.checking, 5)
+            assert monitor.status.connected and monitor.status.info.model_name == "fake-model"
+        finally:
+            monitor.stop()
+
+
+def test_status_lines_show_model_and_versions():
+    lines = ServerStatus(True, "ok", INFO).lines()
+    assert lines[0] == "Model: fake-model" and "2 classes, 8³" in lines[1]
+    assert lines[2] == f"Server 9.9.9, protocol {INFO.protocol_version}"
+    assert ServerStatus(False, "no server answered").lines() == ["no server answered"]
+
+
+def _wait_for(condition, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        threading.Event().wait(0.02)
