@@ -23,6 +23,8 @@ from safetensors.torch import save as safetensors_bytes
 
 FORMAT_VERSION = 1
 _META_KEY = "voxel_diffusion"
+CODEC_PREFIX = "codec."
+"""`extra` tensors under this prefix (a latent model's embedded VAE, see latent.py) are inference weights."""
 
 
 @dataclass
@@ -80,15 +82,26 @@ def save_checkpoint(
     _atomic_write(Path(path), data)
 
 
+def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Only the `config` of a checkpoint (reads the metadata, not the tensors)."""
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        return _read_meta(f, path)["config"]
+
+
+def _read_meta(f: Any, path: str | os.PathLike) -> dict[str, Any]:
+    metadata = f.metadata() or {}
+    if _META_KEY not in metadata:
+        raise ValueError(f"{path} is not a voxel diffusion checkpoint (no '{_META_KEY}' metadata)")
+    meta = json.loads(metadata[_META_KEY])
+    if meta["version"] > FORMAT_VERSION:
+        raise ValueError(f"{path} has checkpoint format {meta['version']}; this code reads <= {FORMAT_VERSION}")
+    return meta
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read a checkpoint written by save_checkpoint (or export_inference_checkpoint)."""
     with safe_open(str(path), framework="pt", device="cpu") as f:
-        metadata = f.metadata() or {}
-        if _META_KEY not in metadata:
-            raise ValueError(f"{path} is not a voxel diffusion checkpoint (no '{_META_KEY}' metadata)")
-        meta = json.loads(metadata[_META_KEY])
-        if meta["version"] > FORMAT_VERSION:
-            raise ValueError(f"{path} has checkpoint format {meta['version']}; this code reads <= {FORMAT_VERSION}")
+        meta = _read_meta(f, path)
         groups: dict[str, dict[str, torch.Tensor]] = {"model": {}, "ema": {}, "optim": {}, "extra": {}}
         for key in f.keys():
             prefix, name = key.split(".", 1)
@@ -110,13 +123,18 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 def export_inference_checkpoint(
     src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype = torch.float16
 ) -> None:
-    """Keep only the inference weights (EMA if present) cast to `dtype`, plus config and names.
+    """Keep only the inference weights (EMA if present) and any embedded codec (CODEC_PREFIX extras),
+    cast to `dtype`, plus config and names.
 
     The result has no optimizer state or raw weights: about 1/6 of a float32 training checkpoint
     in float16, small enough to bundle in git. VoxelGenerator loads it like any other checkpoint.
     """
     ckpt = load_checkpoint(src)
-    weights = {k: v.to(dtype) if v.is_floating_point() else v for k, v in ckpt.inference_state().items()}
+    def cast(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+
+    weights = cast(ckpt.inference_state())
+    codec = cast({k: v for k, v in ckpt.extra.items() if k.startswith(CODEC_PREFIX)})
     save_checkpoint(
         dst,
         model_state={},
@@ -124,7 +142,7 @@ def export_inference_checkpoint(
         config=ckpt.config,
         class_names=ckpt.class_names,
         step=ckpt.step,
-        extra={k: v for k, v in ckpt.extra.items() if k == "model_name"},
+        extra={**{k: v for k, v in ckpt.extra.items() if k == "model_name"}, **codec},
     )
 
 

@@ -154,11 +154,13 @@ class GaussianDiffusion:
         recipm1 = extract(self.sqrt_recipm1_alphas_cumprod, t, x_t)
         return (recip * x_t - x0) / recipm1
 
-    def p_mean_variance(self, model_output: Tensor, x_t: Tensor, t: Tensor, clip_x0: bool = True) -> dict[str, Tensor]:
+    def p_mean_variance(self, model_output: Tensor, x_t: Tensor, t: Tensor,
+                        clip_x0: bool | float = True) -> dict[str, Tensor]:
         """p(x_{t-1} | x_t) from the raw network output.
 
         model_output: [B, C, R, R, R] (eps) or, with learn_sigma, [B, 2C, R, R, R] (eps, v with v in [-1, 1]).
-        Returns mean, variance, log_variance, pred_x0 (clipped to [-1, 1] when clip_x0) and eps, each [B, C, R, R, R].
+        Returns mean, variance, log_variance, pred_x0 and eps, each [B, C, R, R, R]. clip_x0: True clips pred_x0
+        to [-1, 1], a positive float b to [-b, b] (e.g. for latents), False not at all.
         """
         channels = x_t.shape[1]
         expected = 2 * channels if self.learn_sigma else channels
@@ -178,7 +180,7 @@ class GaussianDiffusion:
             log_variance = extract(self.posterior_log_variance_clipped, t, x_t).expand_as(x_t)
         pred_x0 = self.predict_x0_from_eps(x_t, t, eps)
         if clip_x0:
-            pred_x0 = pred_x0.clamp(-1.0, 1.0)
+            pred_x0 = pred_x0.clamp(-float(clip_x0), float(clip_x0))
         mean, _, _ = self.q_posterior_mean_variance(pred_x0, x_t, t)
         return {"mean": mean, "variance": variance, "log_variance": log_variance, "pred_x0": pred_x0, "eps": eps}
 

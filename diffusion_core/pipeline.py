@@ -3,7 +3,11 @@
     gen = VoxelGenerator.from_checkpoint("runs/NAME/ckpt_last.safetensors")
     voxels = gen.generate(labels=[0, 3], seeds=[7, 8], steps=25)        # [2, C, R, R, R] float32 in [0, 1]
     for step in gen.generate_progressive([0], [7]):                       # live previews and cancel
-        preview = to_voxels(step.pred_x0)
+        preview = gen.to_voxels(step.pred_x0)
+
+Latent models (a checkpoint with config["vae"], see latent.py) sample in latent space: the SampleStep
+tensors are latents [N, C_lat, r, r, r], and ``gen.to_voxels`` decodes them through the embedded VAE.
+``resolution`` and ``channels`` always describe the voxel grids that ``generate``/``to_voxels`` return.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from torch import Tensor, nn
 
 from .checkpoint import load_checkpoint
 from .diffusion import DiffusionConfig, GaussianDiffusion
+from .latent import LATENT_CLIP_X0, LatentCodec
 from .samplers import SampleStep, SamplerName, sample_progressive
 from .unet import UNet3D, UNetConfig
 
@@ -40,17 +45,22 @@ class _ChannelsLast3d(nn.Module):
 
 
 class VoxelGenerator:
-    """A denoising network, its diffusion and class names, ready to sample (inference only)."""
+    """A denoising network, its diffusion and class names (and for latent models the VAE `codec`),
+    ready to sample (inference only)."""
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, class_names: Sequence[str],
-                 unet_config: UNetConfig, model_name: str, device: torch.device) -> None:
+                 unet_config: UNetConfig, model_name: str, device: torch.device,
+                 codec: LatentCodec | None = None) -> None:
         self.model = model.eval().requires_grad_(False)
         self.diffusion = diffusion
         self.class_names = list(class_names)
-        self.resolution = unet_config.resolution
-        self.channels = unet_config.in_channels
+        self.sample_shape = (unet_config.in_channels,) + (unet_config.resolution,) * 3
+        factor = 1 if codec is None else codec.config.downsample_factor
+        self.resolution = unet_config.resolution * factor
+        self.channels = unet_config.in_channels if codec is None else codec.config.in_channels
         self.model_name = model_name
         self.device = device
+        self.codec = codec
         if unet_config.num_classes != len(self.class_names):
             raise ValueError(f"model has {unet_config.num_classes} classes but {len(self.class_names)} class names")
 
@@ -67,23 +77,25 @@ class VoxelGenerator:
             model = _ChannelsLast3d(model)
         diffusion = GaussianDiffusion.from_config(DiffusionConfig(**ckpt.config["diffusion"]))
         name = ckpt.extra.get("model_name") or Path(path).stem
-        return cls(model, diffusion, ckpt.class_names, unet_config, name, device)
+        codec = LatentCodec.from_checkpoint(ckpt).to(device) if "vae" in ckpt.config else None
+        return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec)
 
     def generate_progressive(self, labels: Sequence[int], seeds: Sequence[int], steps: int = 25,
                              sampler: SamplerName = "ddim", eta: float = 0.0,
                              guidance_scale: float = 3.0) -> Iterator[SampleStep]:
-        """Yield a SampleStep (x_t, pred_x0: [N, C, R, R, R] in model space) after each of `steps` steps.
+        """Yield a SampleStep (x_t, pred_x0: [N, *sample_shape] in model space, latents for a latent
+        model; ``to_voxels`` turns either into voxels) after each of `steps` steps.
 
         One label (index into class_names) and one seed per sample; a seed gives the same sample
         whether generated alone or in a batch. Stop iterating to cancel. Invalid arguments raise
         ValueError here, before the first step runs.
         """
         self._validate(labels, seeds, steps, sampler, eta, guidance_scale)
-        n, r = len(labels), self.resolution
         return sample_progressive(
-            self.model, self.diffusion, (n, self.channels, r, r, r), steps=steps, sampler=sampler, eta=eta,
+            self.model, self.diffusion, (len(labels), *self.sample_shape), steps=steps, sampler=sampler, eta=eta,
             labels=torch.tensor([int(v) for v in labels], dtype=torch.long), guidance_scale=guidance_scale,
-            seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names))
+            seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
+            clip_x0=True if self.codec is None else LATENT_CLIP_X0)
 
     def generate(self, labels: Sequence[int], seeds: Sequence[int], steps: int = 25, sampler: SamplerName = "ddim",
                  eta: float = 0.0, guidance_scale: float = 3.0) -> np.ndarray:
@@ -91,9 +103,17 @@ class VoxelGenerator:
         last = None
         for last in self.generate_progressive(labels, seeds, steps, sampler, eta, guidance_scale):
             pass
-        return to_voxels(last.x_t)
+        return self.to_voxels(last.x_t)
 
-    to_voxels = staticmethod(to_voxels)
+    def to_voxels(self, x: Tensor) -> np.ndarray:
+        """Samples [N, *sample_shape] in model space -> float32 voxels [N, channels, R, R, R] in [0, 1].
+
+        Latent models decode through the VAE one sample at a time (so a sample's voxels do not depend
+        on its batch); their alpha is the decoder's occupancy probability."""
+        if self.codec is not None:
+            with torch.inference_mode():
+                x = torch.cat([self.codec.decode(z[None].to(self.device)) for z in x])
+        return to_voxels(x)
 
     def _validate(self, labels: Sequence[int], seeds: Sequence[int], steps: int, sampler: str, eta: float,
                   guidance_scale: float) -> None:

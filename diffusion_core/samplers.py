@@ -59,13 +59,15 @@ def sample_progressive(
     seeds: Sequence[int],
     device: str | torch.device = "cpu",
     null_label: int | None = None,
+    clip_x0: bool | float = True,
 ) -> Iterator[SampleStep]:
     """Denoise pure noise of `shape` [B, C, R, R, R] in `steps` steps, yielding a SampleStep after each.
 
     The model is called as model(x_t, t_train[B]) or model(x_t, t_train, y=labels[B]) and returns
     [B, C or 2C, R, R, R]. With labels and guidance_scale != 1, classifier-free guidance runs the
     conditional and unconditional (y = null_label) passes in one doubled batch. One seed per sample.
-    Callers may stop iterating at any step (cancel).
+    Callers may stop iterating at any step (cancel). `clip_x0` clips each x_0 prediction: True to [-1, 1]
+    (voxels in model space), a float b to [-b, b] (latent models), False not at all.
     """
     if len(seeds) != shape[0]:
         raise ValueError(f"need one seed per sample: {shape[0]} samples, {len(seeds)} seeds")
@@ -92,9 +94,9 @@ def sample_progressive(
             out = _model_output(model, spaced, x, t, labels, guidance_scale, null_label)
             noise = _per_sample_noise(generators, shape[1:], device) if stochastic and i > 0 else None
             if sampler == "ddpm":
-                x, pred_x0 = _ddpm_step(spaced, out, x, t, noise)
+                x, pred_x0 = _ddpm_step(spaced, out, x, t, noise, clip_x0)
             else:
-                x, pred_x0 = _ddim_step(spaced, out, x, t, eta, noise)
+                x, pred_x0 = _ddim_step(spaced, out, x, t, eta, noise, clip_x0)
         yield SampleStep(index=index, total=spaced.num_timesteps, t=int(spaced.timestep_map[i]), x_t=x, pred_x0=pred_x0)
 
 
@@ -138,20 +140,21 @@ def _model_output(
 
 
 def _ddpm_step(
-    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, noise: Tensor | None
+    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, noise: Tensor | None, clip_x0: bool | float
 ) -> tuple[Tensor, Tensor]:
     """Ancestral step x_t -> x_{t-1} ~ p(x_{t-1} | x_t) (DDPM Algorithm 2, line 4; no noise at the last step)."""
-    p = diffusion.p_mean_variance(out, x, t, clip_x0=True)
+    p = diffusion.p_mean_variance(out, x, t, clip_x0=clip_x0)
     if noise is None:
         return p["mean"], p["pred_x0"]
     return p["mean"] + torch.exp(0.5 * p["log_variance"]) * noise, p["pred_x0"]
 
 
 def _ddim_step(
-    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, eta: float, noise: Tensor | None
+    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, eta: float, noise: Tensor | None,
+    clip_x0: bool | float,
 ) -> tuple[Tensor, Tensor]:
-    """DDIM step x_t -> x_{t-1} (DDIM eq. 12); eps is re-derived from the clipped x_0 prediction."""
-    p = diffusion.p_mean_variance(out, x, t, clip_x0=True)
+    """DDIM step x_t -> x_{t-1} (DDIM eq. 12); eps is re-derived from the (clipped) x_0 prediction."""
+    p = diffusion.p_mean_variance(out, x, t, clip_x0=clip_x0)
     eps = diffusion.predict_eps_from_x0(x, t, p["pred_x0"])
     alpha_prev = diffusion.alphas_cumprod_prev
     # DDIM eq. 16: sigma_t(eta)^2 = eta^2 (1 - abar_prev) / (1 - abar_t) (1 - abar_t / abar_prev) = eta^2 beta~_t,

@@ -7,11 +7,17 @@
 Run directory (written by rank 0):
     config.json              the effective TrainConfig
     dataset.npz              the synthetic training set, built once (resume reloads it)
+    latents.npz              latent runs (data.vae_checkpoint set): the set encoded by the VAE, built once
     metrics.jsonl            one line per log_every steps: step, loss, mse, vb, lr, samples_per_s
     loss.png                 loss curve, redrawn with every preview and at the end
     previews/step_XXXXXXX.png  guided EMA samples, one per class for a few classes
     ckpt_last.safetensors    full training state (atomic, every checkpoint_every steps and at the end)
     model_ema_fp16.safetensors  EMA-only float16 export of the final weights (for inference/bundling)
+
+Latent diffusion: with data.vae_checkpoint the UNet is trained on normalised VAE latents (its
+resolution and in_channels follow from the VAE), previews are decoded through the VAE, and every
+checkpoint embeds the VAE weights + latent shift/scale (extra `codec.*`) and its config (config["vae"]),
+so one file is self-contained (export keeps them). Resume uses the embedded VAE.
 
 Randomness is counter-based (see distributed.step_seed and DataOrder): the batch, timesteps, noise,
 label dropout and dropout masks of step s depend only on (seed, s, rank), so `--resume` reproduces
@@ -24,6 +30,7 @@ import json
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +45,7 @@ from .checkpoint import Checkpoint, export_inference_checkpoint, load_checkpoint
 from .dataset import VoxelDataset, make_synthetic_dataset
 from .diffusion import GaussianDiffusion
 from .ema import EMA
+from .latent import LATENT_CLIP_X0, LatentCodec, LatentDataset, encode_dataset
 from .pipeline import to_voxels
 from .render import plot_loss_curve, render_voxel_grid_png
 from .samplers import sample
@@ -48,6 +56,7 @@ CHECKPOINT_NAME = "ckpt_last.safetensors"
 EXPORT_NAME = "model_ema_fp16.safetensors"
 METRICS_NAME = "metrics.jsonl"
 DATASET_NAME = "dataset.npz"
+LATENTS_NAME = "latents.npz"
 PREVIEW_CLASSES = 4
 PREVIEW_STEPS = 25
 PREVIEW_GUIDANCE = 3.0
@@ -82,6 +91,7 @@ class _Trainer:
         if info.is_main:
             out_dir.mkdir(parents=True, exist_ok=True)
             (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        self.codec = self._codec(ckpt)
         self.dataset = self._dataset(resume)
         self.class_names = list(self.dataset.class_names)
         self.null_label = len(self.class_names)
@@ -103,17 +113,26 @@ class _Trainer:
         if info.is_main:
             _write_metrics(out_dir / METRICS_NAME, self.history)
 
-    def _dataset(self, resume: bool) -> VoxelDataset:
-        """Rank 0 builds the seeded synthetic set once and caches it; everyone else (and resume) loads it."""
+    def _codec(self, ckpt: Checkpoint | None) -> LatentCodec | None:
+        """The VAE of a latent run: embedded in the run's checkpoint on resume, else data.vae_checkpoint."""
+        if self.cfg.data.vae_checkpoint is None:
+            return None
+        return LatentCodec.from_checkpoint(ckpt or load_checkpoint(self.cfg.data.vae_checkpoint)).to(self.device)
+
+    def _dataset(self, resume: bool) -> VoxelDataset | LatentDataset:
+        """Rank 0 builds the seeded synthetic set (and for latent runs its encoding) once and caches it;
+        everyone else (and resume) loads it."""
         path = self.out_dir / DATASET_NAME
+        latents = self.out_dir / LATENTS_NAME
         if self.info.is_main and not (resume and path.exists()):
             d = self.cfg.data
             dataset = make_synthetic_dataset(d.num_samples, resolution=d.resolution, seed=d.seed, only_mask=d.only_mask)
-            tmp = path.with_name("dataset.tmp.npz")
-            dataset.save(tmp)
-            os.replace(tmp, path)
+            _save_atomic(dataset, path)
+        if self.info.is_main and self.codec is not None and not (resume and latents.exists()):
+            _save_atomic(encode_dataset(self.codec.cpu(), VoxelDataset.load(path)), latents)
+            self.codec.to(self.device)
         D.barrier(self.info)
-        return VoxelDataset.load(path)
+        return VoxelDataset.load(path) if self.codec is None else LatentDataset.load(latents)
 
     def _restore(self, ckpt: Checkpoint) -> None:
         self.model.load_state_dict(ckpt.model_state)
@@ -200,12 +219,15 @@ class _Trainer:
         """Guided EMA samples for a few evenly spread classes, plus a fresh loss curve."""
         k = min(PREVIEW_CLASSES, self.null_label)
         labels = np.linspace(0, self.null_label - 1, k).round().astype(int).tolist()
-        r, c = self.cfg.data.resolution, self.cfg.data.channels
+        r, c = self.cfg.model.resolution, self.cfg.model.in_channels
         x = sample(self.ema.module, self.diffusion, (k, c, r, r, r),
                    steps=min(PREVIEW_STEPS, self.diffusion.num_timesteps), sampler="ddim",
                    labels=torch.tensor(labels), guidance_scale=PREVIEW_GUIDANCE, seeds=list(range(k)),
-                   device=self.device, null_label=self.null_label)
+                   device=self.device, null_label=self.null_label,
+                   clip_x0=True if self.codec is None else LATENT_CLIP_X0)
         (self.out_dir / "previews").mkdir(exist_ok=True)
+        if self.codec is not None:
+            x = self.codec.decode(x)
         render_voxel_grid_png(to_voxels(x), self.out_dir / "previews" / f"step_{self.step:07d}.png",
                               titles=[self.class_names[i] for i in labels])
         if self.history:
@@ -216,18 +238,27 @@ class _Trainer:
         accum = D.all_reduce_sum(self.accum, self.info)  # partial log interval
         if self.info.is_main:
             epoch, batch = self.order.position(self.step)
+            config, codec = self.cfg.model_config(), {}
+            if self.codec is not None:
+                config["vae"], codec = asdict(self.codec.config), self.codec.checkpoint_extra()
             save_checkpoint(
                 self.out_dir / CHECKPOINT_NAME,
                 model_state=self.model.state_dict(),
                 ema_state=self.ema.state_dict(),
                 optimizer_state=self.optimizer.state_dict(),
-                config=self.cfg.model_config(),
+                config=config,
                 class_names=self.class_names,
                 step=self.step,
                 extra={"model_name": self.out_dir.name, "metrics_accum": accum,
-                       "data_position": {"epoch": epoch, "batch": batch}, "world_size": self.info.world_size},
+                       "data_position": {"epoch": epoch, "batch": batch}, "world_size": self.info.world_size, **codec},
             )
         D.barrier(self.info)
+
+
+def _save_atomic(dataset: VoxelDataset | LatentDataset, path: Path) -> None:
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    dataset.save(tmp)
+    os.replace(tmp, path)
 
 
 def _read_metrics(path: Path, upto: int) -> list[dict[str, Any]]:

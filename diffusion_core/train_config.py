@@ -15,9 +15,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from .checkpoint import read_checkpoint_config
 from .diffusion import DiffusionConfig
 from .shapes import CLASS_NAMES
 from .unet import UNetConfig
+from .vae import VAEConfig
 
 
 DERIVED_MODEL_FIELDS = ("resolution", "in_channels", "num_classes", "learn_sigma")
@@ -26,12 +28,17 @@ DERIVED_MODEL_FIELDS = ("resolution", "in_channels", "num_classes", "learn_sigma
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The synthetic training set, built once per run from `seed`."""
+    """The synthetic training set, built once per run from `seed`.
+
+    `vae_checkpoint` (a diffusion_core.vae_train checkpoint) turns on latent diffusion: the set is
+    encoded once with that VAE and the UNet is trained on its normalised latents (see latent.py).
+    """
 
     resolution: int = 16
     num_samples: int = 4096
     seed: int = 0
     only_mask: bool = False
+    vae_checkpoint: str | None = None
 
     @property
     def channels(self) -> int:
@@ -76,9 +83,21 @@ class TrainConfig:
             raise ValueError("optim.label_dropout must be in [0, 1]")
 
     def _derived_model_fields(self) -> dict[str, Any]:
-        """Values for DERIVED_MODEL_FIELDS."""
-        return {"resolution": self.data.resolution, "in_channels": self.data.channels,
+        """Values for DERIVED_MODEL_FIELDS (the latent grid's size and channels for a latent run)."""
+        resolution, channels = self.data.resolution, self.data.channels
+        vae = self.vae_config()
+        if vae is not None:
+            if vae.in_channels != channels:
+                raise ValueError(f"the VAE encodes {vae.in_channels} channels but the data has {channels}")
+            resolution, channels = vae.latent_resolution(resolution), vae.latent_channels
+        return {"resolution": resolution, "in_channels": channels,
                 "num_classes": len(CLASS_NAMES), "learn_sigma": self.diffusion.learn_sigma}
+
+    def vae_config(self) -> VAEConfig | None:
+        """The architecture of data.vae_checkpoint (read from its metadata), or None for pixel diffusion."""
+        if self.data.vae_checkpoint is None:
+            return None
+        return VAEConfig(**read_checkpoint_config(self.data.vae_checkpoint)["vae"])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,0 +1,137 @@
+"""A small convolutional VAE that compresses voxel grids for latent diffusion.
+
+    16^3 x 4 (RGBA, model space [-1, 1])  --encode-->  4^3 x latent_channels  --decode-->  16^3 x 4
+
+The encoder is conv_in, then per level ``num_res_blocks`` residual blocks (GroupNorm -> SiLU -> Conv3d,
+twice, plus a skip) and a stride-2 Conv3d between levels (all three axes halve), then a head predicting
+the diagonal Gaussian posterior (mean, logvar). The decoder mirrors it with nearest-neighbour upsampling.
+It predicts, per voxel, an occupancy logit and RGB logits: ``decode`` turns them into model space with
+alpha = 2 * sigmoid(logit) - 1 (so ``(x + 1) / 2`` is the occupancy probability) and
+RGB = 2 * sigmoid(rgb) * p_alpha - 1 (RGB is 0 where empty, as in the data).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture of :class:`VoxelVAE`; ``asdict(cfg)`` round-trips through checkpoints."""
+
+    in_channels: int = 4  # 4 = RGBA, 1 = alpha only
+    base_channels: int = 32
+    channel_mults: tuple[int, ...] = (1, 2, 2)  # len - 1 stride-2 downsamplings: (1, 2, 2) -> factor 4
+    num_res_blocks: int = 1
+    latent_channels: int = 8
+    norm_groups: int = 8
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
+        if self.in_channels not in (1, 4):
+            raise ValueError(f"in_channels must be 1 or 4, got {self.in_channels}")
+        for mult in self.channel_mults:
+            if (self.base_channels * mult) % self.norm_groups:
+                raise ValueError(f"channel width {self.base_channels * mult} must be divisible by norm_groups")
+
+    @property
+    def downsample_factor(self) -> int:
+        return 2 ** (len(self.channel_mults) - 1)
+
+    def latent_resolution(self, resolution: int) -> int:
+        """Latent grid size for a voxel grid of `resolution` (must divide evenly)."""
+        if resolution % self.downsample_factor:
+            raise ValueError(f"resolution {resolution} must be divisible by {self.downsample_factor}")
+        return resolution // self.downsample_factor
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, in_ch: int, out_ch: int, groups: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.GroupNorm(groups, in_ch), nn.SiLU(), nn.Conv3d(in_ch, out_ch, 3, padding=1),
+            nn.GroupNorm(groups, out_ch), nn.SiLU(), nn.Conv3d(out_ch, out_ch, 3, padding=1),
+        )
+        self.skip = nn.Conv3d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.skip(x) + self.body(x)
+
+
+class _Upsample(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+def _head(channels: int, out_ch: int, groups: int) -> nn.Sequential:
+    return nn.Sequential(nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv3d(channels, out_ch, 3, padding=1))
+
+
+class VoxelVAE(nn.Module):
+    """Encoder/decoder pair; see the module docstring for the layout."""
+
+    def __init__(self, cfg: VAEConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        widths = [cfg.base_channels * m for m in cfg.channel_mults]
+        g = cfg.norm_groups
+
+        enc: list[nn.Module] = [nn.Conv3d(cfg.in_channels, widths[0], 3, padding=1)]
+        ch = widths[0]
+        for level, width in enumerate(widths):
+            for _ in range(cfg.num_res_blocks):
+                enc.append(_ResBlock(ch, width, g))
+                ch = width
+            if level < len(widths) - 1:
+                enc.append(nn.Conv3d(ch, ch, 3, stride=2, padding=1))
+        enc.append(_head(ch, 2 * cfg.latent_channels, g))
+        self.encoder = nn.Sequential(*enc)
+
+        dec: list[nn.Module] = [nn.Conv3d(cfg.latent_channels, widths[-1], 3, padding=1)]
+        ch = widths[-1]
+        for level, width in reversed(list(enumerate(widths))):
+            for _ in range(cfg.num_res_blocks):
+                dec.append(_ResBlock(ch, width, g))
+                ch = width
+            if level > 0:
+                dec.append(_Upsample(ch))
+        dec.append(_head(ch, cfg.in_channels, g))
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """x [B, C, R, R, R] in [-1, 1] -> (mean, logvar), each [B, latent_channels, r, r, r] (r = R / factor)."""
+        mean, logvar = self.encoder(x).chunk(2, dim=1)
+        return mean, logvar.clamp(-30.0, 20.0)
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """z [B, latent_channels, r, r, r] -> raw logits [B, C, R, R, R]: RGB logits first, occupancy logit last."""
+        return self.decoder(z)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """z [B, latent_channels, r, r, r] -> x [B, C, R, R, R] in model space [-1, 1] (see module docstring)."""
+        return logits_to_model_space(self.decode_logits(z))
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Reparameterised pass: x [B, C, R, R, R] -> (logits [B, C, R, R, R], mean, logvar)."""
+        mean, logvar = self.encode(x)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+        return self.decode_logits(mean + torch.exp(0.5 * logvar) * noise), mean, logvar
+
+
+def logits_to_model_space(logits: Tensor) -> Tensor:
+    """Decoder logits [B, C, R, R, R] (RGB logits, occupancy logit last) -> model space [-1, 1]."""
+    alpha = torch.sigmoid(logits[:, -1:])
+    rgb = torch.sigmoid(logits[:, :-1]) * alpha
+    return torch.cat([rgb, alpha], dim=1) * 2.0 - 1.0
+
+
+def kl_divergence(mean: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mean, exp(logvar)) || N(0, I)) per sample, averaged over latent elements: [B]."""
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).flatten(1).mean(1)

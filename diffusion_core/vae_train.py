@@ -1,0 +1,233 @@
+"""Train the VoxelVAE used by latent diffusion.
+
+    python -m diffusion_core.vae_train --config configs/vae_16.json --out runs/NAME [--optim.steps 6000 ...]
+    python -m diffusion_core.vae_train --out runs/NAME --resume [--optim.steps 8000]
+
+Loss per sample: BCE on the occupancy logit + rgb_weight * occupancy-weighted MSE of the RGB (in [0, 1],
+only where the target is occupied) + kl_weight * KL(posterior || N(0, I)). AdamW, linear warm-up then
+cosine decay to 10% of lr. The batch of step s depends only on (seed, s), so --resume reproduces a
+straight run. Run directory:
+    config.json             the effective VAETrainConfig
+    metrics.jsonl           step, loss, bce, rgb, kl, iou (training batches), samples_per_s; and
+                            held-out evaluations {step, heldout_iou, heldout_rgb_error}
+    ckpt_last.safetensors   weights + optimizer; metadata extra: heldout_iou, heldout_rgb_error and,
+                            at the end of a run, latent_shift / latent_scale tensors [C_lat] (per-channel
+                            mean / std of the posterior means over the training set)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .dataset import VoxelDataset, make_synthetic_dataset
+from .latent import encode_means, latent_stats
+from .train_config import DataConfig, apply_overrides, build_dataclass
+from .vae import VAEConfig, VoxelVAE, kl_divergence, logits_to_model_space
+
+CHECKPOINT_NAME = "ckpt_last.safetensors"
+HELDOUT_SEED_OFFSET = 1_000_003
+"""The held-out set is built with data.seed + this offset (disjoint random streams from the training set)."""
+
+
+@dataclass(frozen=True)
+class VAEOptimConfig:
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    warmup_steps: int = 200
+    grad_clip: float = 1.0
+    batch_size: int = 32
+    steps: int = 6000
+
+
+@dataclass(frozen=True)
+class VAELossConfig:
+    rgb_weight: float = 1.0
+    kl_weight: float = 1e-4
+
+
+@dataclass(frozen=True)
+class VAETrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: VAEConfig = field(default_factory=VAEConfig)
+    optim: VAEOptimConfig = field(default_factory=VAEOptimConfig)
+    loss: VAELossConfig = field(default_factory=VAELossConfig)
+    heldout_samples: int = 512
+    checkpoint_every: int = 500
+    log_every: int = 50
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", replace(self.model, in_channels=self.data.channels))
+        self.model.latent_resolution(self.data.resolution)  # validates divisibility
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VAETrainConfig:
+        sections = {"data": DataConfig, "model": VAEConfig, "optim": VAEOptimConfig, "loss": VAELossConfig}
+        built = {name: build_dataclass(section_cls, d.get(name, {}), name) for name, section_cls in sections.items()}
+        return build_dataclass(cls, {**d, **built}, "config")
+
+
+def vae_losses(vae: VoxelVAE, x: torch.Tensor, loss_cfg: VAELossConfig,
+               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """x [B, C, R, R, R] in [-1, 1] -> dict of [B] tensors: loss, bce, rgb, kl, iou."""
+    logits, mean, logvar = vae(x, generator)
+    target = (x + 1) / 2
+    occ = target[:, -1:]
+    bce = F.binary_cross_entropy_with_logits(logits[:, -1:], occ, reduction="none").flatten(1).mean(1)
+    if x.shape[1] > 1:
+        sq = (torch.sigmoid(logits[:, :-1]) - target[:, :-1]).pow(2).mean(1, keepdim=True) * occ
+        rgb = sq.flatten(1).sum(1) / occ.flatten(1).sum(1).clamp_min(1.0)
+    else:
+        rgb = torch.zeros_like(bce)
+    kl = kl_divergence(mean, logvar)
+    loss = bce + loss_cfg.rgb_weight * rgb + loss_cfg.kl_weight * kl
+    return {"loss": loss, "bce": bce, "rgb": rgb, "kl": kl, "iou": occupancy_iou(logits[:, -1:] > 0, occ > 0.5)}
+
+
+def occupancy_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample IoU of boolean grids [B, 1, R, R, R] -> [B] (1 when both are empty)."""
+    inter = (pred & target).flatten(1).sum(1).float()
+    union = (pred | target).flatten(1).sum(1).float()
+    return torch.where(union > 0, inter / union.clamp_min(1.0), torch.ones_like(union))
+
+
+@torch.no_grad()
+def evaluate(vae: VoxelVAE, dataset: VoxelDataset, batch_size: int = 128) -> dict[str, float]:
+    """Reconstruct through the posterior mean: mean IoU of occupancy (p >= 0.5) and mean |RGB error| in
+    [0, 1] over voxels occupied in both target and reconstruction."""
+    vae.eval()
+    ious, err_sum, err_count = [], 0.0, 0
+    for i in range(0, len(dataset), batch_size):
+        target = torch.from_numpy(dataset.voxels[i:i + batch_size])
+        recon = (logits_to_model_space(vae.decode_logits(vae.encode(target * 2 - 1)[0])) + 1) / 2
+        pred_occ, occ = recon[:, -1:] >= 0.5, target[:, -1:] >= 0.5
+        ious.append(occupancy_iou(pred_occ, occ))
+        if target.shape[1] > 1:
+            both = (pred_occ & occ).expand(-1, target.shape[1] - 1, -1, -1, -1)
+            err_sum += (recon[:, :-1] - target[:, :-1]).abs()[both].sum().item()
+            err_count += int(both.sum())
+    vae.train()
+    return {"heldout_iou": torch.cat(ious).mean().item(), "heldout_rgb_error": err_sum / max(err_count, 1)}
+
+
+def train_vae(cfg: VAETrainConfig, out_dir: str | Path, resume: bool = False) -> VoxelVAE:
+    """Train (or resume) the VAE run in `out_dir` to cfg.optim.steps; returns the trained VAE."""
+    out_dir = Path(out_dir)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    if not resume and ckpt_path.exists():
+        raise FileExistsError(f"{ckpt_path} exists: pass --resume or choose another --out")
+    ckpt = load_checkpoint(ckpt_path) if resume else None
+    if ckpt is not None and VAETrainConfig.from_dict(ckpt.config["train"]).model != cfg.model:
+        raise ValueError("--resume cannot change the model config of a run")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    d = cfg.data
+    train_set = make_synthetic_dataset(d.num_samples, d.resolution, seed=d.seed, only_mask=d.only_mask)
+    heldout = make_synthetic_dataset(cfg.heldout_samples, d.resolution, seed=d.seed + HELDOUT_SEED_OFFSET,
+                                     only_mask=d.only_mask)
+
+    torch.manual_seed(cfg.seed)
+    vae = VoxelVAE(cfg.model)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    step, scores = 0, {}
+    if ckpt is not None:
+        vae.load_state_dict(ckpt.model_state)
+        optimizer.load_state_dict(ckpt.optimizer_state)
+        step = ckpt.step
+        scores = {k: ckpt.extra[k] for k in ("heldout_iou", "heldout_rgb_error") if k in ckpt.extra}
+
+    def save(extra: dict[str, Any]) -> None:
+        save_checkpoint(ckpt_path, model_state=vae.state_dict(), optimizer_state=optimizer.state_dict(),
+                        config={"vae": asdict(cfg.model), "data": asdict(cfg.data), "train": cfg.to_dict()},
+                        class_names=train_set.class_names, step=step,
+                        extra={"model_name": out_dir.name, **scores, **extra})
+
+    metrics_path = out_dir / "metrics.jsonl"
+    keys = ("loss", "bce", "rgb", "kl", "iou")
+    sums, count = torch.zeros(len(keys), dtype=torch.float64), 0
+    bar = tqdm(total=cfg.optim.steps, initial=step, dynamic_ncols=True, mininterval=1.0, desc=out_dir.name)
+    tick, tick_step = time.perf_counter(), step
+    vae.train()
+    while step < cfg.optim.steps:
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        idx = torch.randint(0, len(train_set), (cfg.optim.batch_size,), generator=gen).numpy()
+        x = torch.from_numpy(train_set.voxels[idx] * 2 - 1)
+        for group in optimizer.param_groups:
+            group["lr"] = _lr(cfg.optim, step)
+        losses = vae_losses(vae, x, cfg.loss, gen)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].mean().backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        step += 1
+        sums += torch.stack([losses[k].detach().mean() for k in keys]).double()
+        count += 1
+        bar.update(1)
+        if step % cfg.log_every == 0:
+            rate = cfg.optim.batch_size * (step - tick_step) / max(time.perf_counter() - tick, 1e-9)
+            record = {"step": step, **dict(zip(keys, (sums / count).tolist())), "samples_per_s": rate}
+            _append(metrics_path, record)
+            bar.set_postfix(loss=f"{record['loss']:.4f}", iou=f"{record['iou']:.3f}", **(
+                {"val_iou": f"{scores['heldout_iou']:.3f}"} if scores else {}))
+            sums.zero_()
+            count, tick, tick_step = 0, time.perf_counter(), step
+        if step % cfg.checkpoint_every == 0 and step < cfg.optim.steps:
+            scores = evaluate(vae, heldout)
+            _append(metrics_path, {"step": step, **scores})
+            save({})
+    bar.close()
+    scores = evaluate(vae, heldout)
+    _append(metrics_path, {"step": step, **scores})
+    shift, scale = latent_stats(encode_means(vae, train_set))
+    save({"latent_shift": shift, "latent_scale": scale})
+    print(json.dumps({"step": step, **scores, "latent_scale": [round(v, 4) for v in scale.tolist()]}))
+    return vae
+
+
+def _lr(optim: VAEOptimConfig, step: int) -> float:
+    """Linear warm-up, then cosine decay from lr to lr / 10 at optim.steps."""
+    if step < optim.warmup_steps:
+        return optim.lr * (step + 1) / optim.warmup_steps
+    progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.steps - optim.warmup_steps))
+    return optim.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m diffusion_core.vae_train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", type=Path, help="JSON config (not needed with --resume)")
+    parser.add_argument("--out", type=Path, required=True, help="run directory")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from ckpt_last")
+    args, rest = parser.parse_known_args(argv)
+    if len(rest) % 2 or any(not k.startswith("--") for k in rest[::2]):
+        parser.error(f"overrides must be --section.field VALUE pairs, got {rest}")
+    overrides = [(k[2:], v) for k, v in zip(rest[::2], rest[1::2])]
+    if args.resume:
+        base = load_checkpoint(args.out / CHECKPOINT_NAME).config["train"]
+    elif args.config is None:
+        parser.error("--config is required (unless --resume)")
+    else:
+        base = json.loads(args.config.read_text())
+    train_vae(VAETrainConfig.from_dict(apply_overrides(base, overrides)), args.out, resume=args.resume)
+
+
+if __name__ == "__main__":
+    main()

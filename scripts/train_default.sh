@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Train the bundled default model here on the CPU: the VoxelVAE, then latent diffusion on its latents,
+# then export models/default_16.safetensors (float16 EMA UNet + VAE) and its sidecar models/default_16.json.
+# Every stage resumes from its run directory, so re-running this script continues where it stopped.
+#   nohup bash scripts/train_default.sh > runs/train_default.log 2>&1 &
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1   # one core per run: the machine is shared
+PY=.venv/bin/python
+mkdir -p runs models
+
+# stage NAME CMD...: run CMD (adding --resume when the run has a checkpoint) and add its wall time to runs/NAME.wall_s
+stage() {
+  local name=$1; shift
+  local start=$SECONDS resume=()
+  [[ -f runs/$name/ckpt_last.safetensors ]] && resume=(--resume)
+  "$@" "${resume[@]}"
+  local prev; prev=$(cat "runs/$name.wall_s" 2>/dev/null || echo 0)
+  echo $((prev + SECONDS - start)) > "runs/$name.wall_s"
+}
+
+VAE_CMD=($PY -m diffusion_core.vae_train --config configs/vae_16.json --out runs/vae_16)
+LATENT_CMD=($PY -m diffusion_core.train --config configs/latent_16.json --out runs/latent_16)
+stage vae_16 "${VAE_CMD[@]}"
+stage latent_16 "${LATENT_CMD[@]}"
+
+cp runs/latent_16/model_ema_fp16.safetensors models/default_16.safetensors
+$PY scripts/describe_default_model.py --model models/default_16.safetensors --vae-run runs/vae_16 \
+  --latent-run runs/latent_16 --out models/default_16.json --png models/default_16_samples.png \
+  --wall "$(cat runs/vae_16.wall_s)" "$(cat runs/latent_16.wall_s)" \
+  --commands "OMP_NUM_THREADS=1 ${VAE_CMD[*]} [--resume]" "OMP_NUM_THREADS=1 ${LATENT_CMD[*]} [--resume]"

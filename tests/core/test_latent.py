@@ -1,0 +1,124 @@
+"""Latent diffusion: the codec's normalisation, a tiny latent training run, and its self-contained checkpoint."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from diffusion_core.checkpoint import CODEC_PREFIX, export_inference_checkpoint, load_checkpoint
+from diffusion_core.dataset import make_synthetic_dataset
+from diffusion_core.latent import LatentCodec, LatentDataset, encode_dataset
+from diffusion_core.pipeline import VoxelGenerator
+from diffusion_core.train import main as train_main
+from diffusion_core.train_config import TrainConfig
+from diffusion_core.vae_train import main as vae_main
+
+TINY_VAE = {"data": {"resolution": 16, "num_samples": 24, "seed": 1},
+            "model": {"base_channels": 8, "channel_mults": [1, 2, 2], "latent_channels": 4, "norm_groups": 4},
+            "optim": {"batch_size": 4, "steps": 3, "warmup_steps": 1}, "heldout_samples": 4,
+            "checkpoint_every": 100, "log_every": 1}
+
+
+def _tiny_latent(vae_path: str) -> dict:
+    return {"data": {"resolution": 16, "num_samples": 12, "seed": 0, "vae_checkpoint": vae_path},
+            "model": {"base_channels": 8, "channel_mults": [1, 2], "num_res_blocks": 1, "attention_resolutions": [2],
+                      "norm_groups": 4},
+            "diffusion": {"num_timesteps": 50},
+            "optim": {"lr": 1e-3, "warmup_steps": 1, "batch_size": 4, "steps": 4, "ema_decay": 0.9},
+            "checkpoint_every": 2, "preview_every": 4, "log_every": 1, "device": "cpu", "bf16": False}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny trained VAE and a tiny latent diffusion run on it (paths)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("latent")
+    (root / "vae.json").write_text(json.dumps(TINY_VAE))
+    vae_main(["--config", str(root / "vae.json"), "--out", str(root / "vae")])
+    vae_path = str(root / "vae" / "ckpt_last.safetensors")
+    (root / "latent.json").write_text(json.dumps(_tiny_latent(vae_path)))
+    train_main(["--config", str(root / "latent.json"), "--out", str(root / "latent")])
+    yield root
+    torch.set_num_threads(threads)
+
+
+def test_codec_normalises_with_the_stored_scale(runs):
+    ckpt = load_checkpoint(runs / "vae" / "ckpt_last.safetensors")
+    codec = LatentCodec.from_checkpoint(ckpt)
+    torch.testing.assert_close(codec.scale, ckpt.extra["latent_scale"])
+    x = torch.from_numpy(make_synthetic_dataset(3, resolution=16, seed=5).voxels * 2 - 1)
+    mean, _ = codec.vae.encode(x)
+    shift, scale = ckpt.extra["latent_shift"].view(1, -1, 1, 1, 1), ckpt.extra["latent_scale"].view(1, -1, 1, 1, 1)
+    z = codec.encode(x)
+    torch.testing.assert_close(z, (mean - shift) / scale)
+    torch.testing.assert_close(codec.decode(z), codec.vae.decode(mean))
+    # Over the VAE's own training set the normalised latents have zero mean and unit std per channel.
+    latents = encode_dataset(codec, make_synthetic_dataset(24, resolution=16, seed=1)).latents
+    flat = torch.from_numpy(latents).transpose(0, 1).flatten(1)
+    torch.testing.assert_close(flat.mean(1), torch.zeros(4), atol=1e-4, rtol=0)
+    torch.testing.assert_close(flat.std(1), torch.ones(4), atol=1e-4, rtol=0)
+
+
+def test_latent_config_derives_the_unet_from_the_vae(runs):
+    cfg = TrainConfig.load(runs / "latent.json")
+    assert (cfg.model.resolution, cfg.model.in_channels) == (4, 4)
+    bad = _tiny_latent(str(runs / "vae" / "ckpt_last.safetensors"))
+    bad["data"]["only_mask"] = True
+    with pytest.raises(ValueError, match="VAE encodes 4 channels"):
+        TrainConfig.from_dict(bad)
+
+
+def test_latent_run_caches_latents_and_embeds_the_vae(runs):
+    run = runs / "latent"
+    cached = LatentDataset.load(run / "latents.npz")
+    assert cached.latents.shape == (12, 4, 4, 4, 4)
+    assert (run / "previews" / "step_0000004.png").exists()
+    ckpt = load_checkpoint(run / "ckpt_last.safetensors")
+    vae = load_checkpoint(runs / "vae" / "ckpt_last.safetensors")
+    assert ckpt.config["vae"] == vae.config["vae"]
+    torch.testing.assert_close(ckpt.extra[CODEC_PREFIX + "scale"], vae.extra["latent_scale"])
+    for name, value in vae.model_state.items():
+        torch.testing.assert_close(ckpt.extra[CODEC_PREFIX + "vae." + name], value)
+
+
+def test_generator_samples_latents_and_decodes_voxels(runs):
+    gen = VoxelGenerator.from_checkpoint(runs / "latent" / "ckpt_last.safetensors")
+    assert (gen.resolution, gen.channels, gen.sample_shape) == (16, 4, (4, 4, 4, 4))
+    steps = list(gen.generate_progressive([0, 1], [3, 4], steps=3))
+    assert steps[-1].x_t.shape == steps[-1].pred_x0.shape == (2, 4, 4, 4, 4)
+    voxels = gen.generate([0, 1], [3, 4], steps=3)
+    assert voxels.shape == (2, 4, 16, 16, 16) and voxels.dtype == np.float32
+    assert voxels.min() >= 0.0 and voxels.max() <= 1.0
+    np.testing.assert_array_equal(gen.to_voxels(steps[-1].x_t), voxels)
+    preview = gen.to_voxels(steps[0].pred_x0)
+    assert preview.shape == (2, 4, 16, 16, 16)
+    # Alpha is the decoder's occupancy probability: sigmoid of its logit.
+    with torch.no_grad():
+        z = steps[-1].x_t[:1]
+        logits = gen.codec.vae.decode_logits(z * gen.codec.scale.view(1, -1, 1, 1, 1) + gen.codec.shift.view(1, -1, 1, 1, 1))
+    np.testing.assert_allclose(voxels[:1, 3], torch.sigmoid(logits[:, 3]).numpy(), atol=1e-5)
+    np.testing.assert_array_equal(gen.generate([0, 1], [3, 4], steps=3), voxels)  # same seeds, same output
+    alone = gen.generate([1], [4], steps=3)
+    np.testing.assert_allclose(alone, voxels[1:], atol=1e-5)  # batch-invariant
+    assert not np.allclose(gen.generate([1], [5], steps=3), alone)
+
+
+def test_exported_latent_checkpoint_is_self_contained(runs, tmp_path):
+    src = runs / "latent" / "ckpt_last.safetensors"
+    dst = tmp_path / "export.safetensors"
+    export_inference_checkpoint(src, dst)
+    exported = load_checkpoint(dst)
+    assert exported.optimizer_state is None and exported.config["vae"]
+    assert all(v.dtype == torch.float16 for k, v in exported.extra.items() if k.startswith(CODEC_PREFIX))
+    full = VoxelGenerator.from_checkpoint(src).generate([2], [7], steps=3)
+    small = VoxelGenerator.from_checkpoint(dst).generate([2], [7], steps=3)
+    assert small.shape == (1, 4, 16, 16, 16)
+    assert np.abs(small - full).mean() < 0.02
+
+
+def test_latent_run_resumes_with_the_embedded_vae(runs):
+    train_main(["--out", str(runs / "latent"), "--resume", "--optim.steps", "5"])
+    assert load_checkpoint(runs / "latent" / "ckpt_last.safetensors").step == 5
