@@ -69,6 +69,7 @@ def stage(scene: bpy.types.Scene, resolution: tuple[int, int], samples: int) -> 
     scene.camera = camera
 
     sky(scene, (0.45, 0.65, 1.0), strength=1.0)
+    scene.view_settings.view_transform = "Standard"  # keep the model's colours (AgX desaturates them)
     scene.render.engine = "CYCLES"
     scene.cycles.device = "CPU"
     scene.cycles.samples = samples

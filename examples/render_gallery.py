@@ -21,7 +21,7 @@ from populate_scene import script_argv, script_parser, sky  # noqa: E402  (examp
 
 def parse_args() -> argparse.Namespace:
     p = script_parser(__doc__.splitlines()[0], "docs/images", samples=32, resolution=(960, 960))
-    p.add_argument("--seed", type=int, default=0, help="seed of every object")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first object (class i gets seed + i)")
     p.add_argument("--columns", type=int, default=4)
     p.add_argument("--guidance", type=float, default=3.0)
     return p.parse_args(script_argv())
@@ -33,38 +33,46 @@ def label(text: str, location: tuple[float, float, float], size: float) -> None:
     curve.body, curve.size, curve.align_x = text, size, "CENTER"
     obj = bpy.data.objects.new(f"label_{text}", curve)
     obj.location = location
-    material = bpy.data.materials.get("Label") or bpy.data.materials.new("Label")
-    material.diffuse_color = (0.02, 0.02, 0.02, 1.0)
-    curve.materials.append(material)
+    curve.materials.append(flat_material("Label", (0.02, 0.02, 0.02)))
     bpy.context.scene.collection.objects.link(obj)
+
+
+def flat_material(name: str, color: tuple[float, float, float]) -> bpy.types.Material:
+    """A Principled material of one colour (viewport and render)."""
+    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
+    material.diffuse_color = (*color, 1.0)
+    if bpy.app.version < (5, 0, 0):
+        material.use_nodes = True
+    material.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (*color, 1.0)
+    return material
 
 
 def grid_scene(classes: list[str], args: argparse.Namespace, style: str) -> None:
     """Objects of size 1 on a `columns`-wide grid, camera looking down at 55 degrees (orthographic)."""
     bpy.ops.wm.read_factory_settings(use_empty=True)
     scene = bpy.context.scene
-    spacing, cols = 1.6, args.columns
+    spacing, cols = 1.8, args.columns
     rows = math.ceil(len(classes) / cols)
     locations = [((i % cols - (cols - 1) / 2) * spacing, ((rows - 1) / 2 - i // cols) * spacing, 0.0)
                  for i in range(len(classes))]
-    api.generate_objects([(c, args.seed) for c in classes], host=args.host, port=args.port, style=style, size=1.0,
+    api.generate_objects([(c, args.seed + i) for i, c in enumerate(classes)], host=args.host, port=args.port, style=style, size=1.0,
                          steps=args.steps, guidance=args.guidance, locations=locations)
-    for name, (x, y, z) in zip(classes, locations):
-        label(name, (x, y - 0.62, z + 0.001), size=0.2)
+    for i, (name, (x, y, z)) in enumerate(zip(classes, locations)):
+        label(f"{name} {args.seed + i}", (x, y - 0.7, z + 0.001), size=0.18)
 
     bpy.ops.mesh.primitive_plane_add(size=40.0)
     ground = bpy.context.active_object
-    ground.data.materials.append(bpy.data.materials.new("Ground"))
-    ground.active_material.diffuse_color = (0.8, 0.8, 0.78, 1.0)
+    ground.data.materials.append(flat_material("Ground", (0.6, 0.6, 0.58)))
     sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
-    sun.data.energy, sun.data.angle = 3.5, math.radians(8)
+    sun.data.energy, sun.data.angle = 2.5, math.radians(8)
     sun.rotation_euler = (math.radians(40), 0.0, math.radians(25))
     scene.collection.objects.link(sun)
-    sky(scene, (0.8, 0.85, 0.95), strength=0.8)
+    sky(scene, (0.8, 0.85, 0.95), strength=0.5)
+    scene.view_settings.view_transform = "Standard"  # keep the model's colours (AgX desaturates them)
 
     camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
-    camera.data.type, camera.data.ortho_scale = "ORTHO", spacing * max(cols, rows) + 0.6
-    tilt = math.radians(55)
+    camera.data.type, camera.data.ortho_scale = "ORTHO", spacing * max(cols, rows)
+    tilt = math.radians(45)
     camera.location = (0.0, -20.0 * math.sin(tilt), 20.0 * math.cos(tilt) + 0.4)
     camera.rotation_euler = (tilt, 0.0, 0.0)
     scene.collection.objects.link(camera)

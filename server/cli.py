@@ -9,7 +9,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("server.serve", "serve a checkpoint over ZeroMQ"),
     "generate": ("server.generate_cmd", "generate objects to .npz + mesh files (no Blender needed)"),
-    "train": ("diffusion_core.train", "train a model"),
+    "train": ("diffusion_core.train", "train a diffusion model (pixel space, or latent with data.vae_checkpoint)"),
+    "train-vae": ("diffusion_core.vae_train", "train the voxel VAE that latent diffusion models use"),
     "keys": ("server.keys", "create CurveZMQ keys for serving beyond loopback"),
     "eval": ("server.eval_cmd", "score samples vs held-out references (report, gallery, --sweep)"),
     "train-classifier": ("diffusion_core.classifier", "train the shape classifier that eval uses"),
