@@ -116,19 +116,27 @@ class LocalServer:
             raise RuntimeError(self.error or "the local server stopped")
         raise RuntimeError(f"the local server was not ready within {timeout_s:g} s")
 
-    def stop(self, timeout_s: float = 5.0, wait: bool = True) -> None:
+    def stop(self, timeout_s: float = 5.0, wait: bool = True) -> int | None:
         """Terminate the child (SIGTERM, then kill after `timeout_s`). `wait=False` returns at once
-        and leaves the waiting (and killing) to a thread: the UI path."""
+        and leaves the waiting (and killing) to a thread: the UI path. Returns the exit code when it
+        waited (None without a child)."""
         process, self._process = self._process, None
         self.address = ""
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        if wait:
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.terminate()
+            if not wait:
+                threading.Thread(target=_reap, args=(process, timeout_s), name="voxel-diffusion-server-stop",
+                                 daemon=True).start()
+                return None
             _reap(process, timeout_s)
-        else:
-            threading.Thread(target=_reap, args=(process, timeout_s), name="voxel-diffusion-server-stop",
-                             daemon=True).start()
+        return process.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the child at once (a crashed server, for tests); `stop()` still reaps it."""
+        if self.running:
+            self._process.kill()
 
 
 def _reap(process: subprocess.Popen, timeout_s: float) -> None:

@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
     if not checkpoint.is_file():
         print(f"error: checkpoint not found: {checkpoint}", file=sys.stderr)
         return 2
-    with ServerProcess(checkpoint, threads=None, echo=lambda line: print(f"[server] {line}", flush=True)) as server:
+    with ServerProcess(checkpoint, threads=None) as server:
+        print(f"server ready at {server.address} (log: {server.log_path})", flush=True)
         started = time.monotonic()
         code = subprocess.run([sys.executable, script, "--port", str(server.port), *script_args], cwd=ROOT).returncode
         print(f"{script} finished in {time.monotonic() - started:.1f} s (exit code {code})")

@@ -15,20 +15,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 from pathlib import Path
 
 from blender_addon.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT, Limits
+from blender_addon.server_process import default_threads
 from server.app import ServerConfig, ServerError, VoxelServer, is_loopback  # noqa: F401 (re-exported)
 from server.model_loading import CheckpointError, load_generator
-
-
-def default_threads() -> int:
-    """Torch threads for serving: all CPUs but one, at least 1 (see the module docstring)."""
-    return max(1, (os.cpu_count() or 1) - 1)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
