@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import ClassVar, Self
 
 import numpy as np
 import torch
@@ -11,46 +12,80 @@ from torch.utils.data import Dataset
 from .shapes import CLASS_NAMES, make_shapes
 
 
-class VoxelDataset(Dataset):
+class GridDataset(Dataset):
+    """Labelled grids in memory: float32 [N, C, R, R, R], int64 labels [N] indexing ``class_names``.
+
+    The common container of voxel and latent data sets: shape/label checks, sizes, and a pickle-free
+    .npz round trip. A subclass names its array (``array_name``, also the .npz key), adds its own
+    checks and maps an item to model space.
+    """
+
+    array_name: ClassVar[str]
+    compress: ClassVar[bool] = False
+
+    def __init__(self, grids: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> None:
+        grids, labels = np.asarray(grids, dtype=np.float32), np.asarray(labels, dtype=np.int64)
+        if grids.ndim != 5:
+            raise ValueError(f"{self.array_name} must be [N, C, R, R, R], got {grids.shape}")
+        self._check(grids)
+        if labels.shape != (len(grids),):
+            raise ValueError(f"labels must be [{len(grids)}], got {labels.shape}")
+        if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
+            raise ValueError(f"labels must index the {len(class_names)} class names")
+        self.grids, self.labels, self.class_names = grids, labels, list(class_names)
+
+    def _check(self, grids: np.ndarray) -> None:
+        """Subclass checks on the grids' shape (raise ValueError)."""
+
+    @property
+    def resolution(self) -> int:
+        return self.grids.shape[-1]
+
+    @property
+    def channels(self) -> int:
+        return self.grids.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        """-> (grid float32 [C, R, R, R] in model space, label)."""
+        return torch.from_numpy(self._to_model_space(self.grids[index])), int(self.labels[index])
+
+    def _to_model_space(self, grid: np.ndarray) -> np.ndarray:
+        return grid
+
+    def save(self, path: str | Path) -> None:
+        """Write an .npz (grids under ``array_name``, labels, class_names as a unicode array; no pickle)."""
+        write = np.savez_compressed if self.compress else np.savez
+        write(path, **{self.array_name: self.grids}, labels=self.labels, class_names=np.array(self.class_names))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        with np.load(path, allow_pickle=False) as f:
+            return cls(f[cls.array_name], f["labels"], [str(name) for name in f["class_names"]])
+
+
+class VoxelDataset(GridDataset):
     """Voxel grids with class labels; items are in model space.
 
     voxels: float32 [N, C, R, R, R] in [0, 1] (C = 4 RGBA or 1 alpha); labels: int64 [N] indices into
     ``class_names``. Bring your own voxelised meshes by building one from arrays.
     """
 
-    def __init__(self, voxels: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> None:
-        voxels, labels = np.asarray(voxels, dtype=np.float32), np.asarray(labels, dtype=np.int64)
-        if voxels.ndim != 5 or voxels.shape[1] not in (1, 4) or len(set(voxels.shape[2:])) != 1:
-            raise ValueError(f"voxels must be [N, 1 or 4, R, R, R], got {voxels.shape}")
-        if labels.shape != (len(voxels),):
-            raise ValueError(f"labels must be [{len(voxels)}], got {labels.shape}")
-        if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
-            raise ValueError(f"labels must index the {len(class_names)} class names")
-        self.voxels, self.labels, self.class_names = voxels, labels, list(class_names)
+    array_name = "voxels"
+    compress = True
+
+    def _check(self, grids: np.ndarray) -> None:
+        if grids.shape[1] not in (1, 4) or len(set(grids.shape[2:])) != 1:
+            raise ValueError(f"voxels must be [N, 1 or 4, R, R, R], got {grids.shape}")
 
     @property
-    def resolution(self) -> int:
-        return self.voxels.shape[-1]
+    def voxels(self) -> np.ndarray:
+        return self.grids
 
-    @property
-    def channels(self) -> int:
-        return self.voxels.shape[1]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        """-> (x float32 [C, R, R, R] in [-1, 1], label)."""
-        return torch.from_numpy(self.voxels[index] * 2 - 1), int(self.labels[index])
-
-    def save(self, path: str | Path) -> None:
-        """Write a compressed .npz (voxels, labels, class_names as a unicode array; no pickle)."""
-        np.savez_compressed(path, voxels=self.voxels, labels=self.labels, class_names=np.array(self.class_names))
-
-    @classmethod
-    def load(cls, path: str | Path) -> VoxelDataset:
-        with np.load(path, allow_pickle=False) as f:
-            return cls(f["voxels"], f["labels"], [str(name) for name in f["class_names"]])
+    def _to_model_space(self, grid: np.ndarray) -> np.ndarray:
+        return grid * 2 - 1
 
 
 def make_synthetic_dataset(
