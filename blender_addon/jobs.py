@@ -278,11 +278,13 @@ def check_server(address: ServerAddress) -> ServerStatus:
 
 class ServerMonitor:
     """Checks the server every `interval_s` on a daemon thread; `status` is always the latest.
-    Never blocks the caller: `refresh` only wakes the thread (the UI's Connect button)."""
+    Never blocks the caller: `refresh` only wakes the thread (the UI's Connect button). A check that
+    was under way when `refresh` was called is dropped, so an old address's answer never shows."""
 
     def __init__(self, address: ServerAddress, interval_s: float = 3.0):
         self.address = address
         self._interval_s = interval_s
+        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self.status = ServerStatus(False, "Checking the server…", checking=True)
@@ -295,10 +297,11 @@ class ServerMonitor:
     def refresh(self, address: ServerAddress | None = None) -> None:
         """Check again now (at a new address if given); returns at once, `status.checking` is
         True until the check is done."""
-        if address is not None:
-            self.address = address
-        self.status = replace(self.status, checking=True)
-        self._wake.set()
+        with self._lock:
+            if address is not None:
+                self.address = address
+            self.status = replace(self.status, checking=True)
+            self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -306,6 +309,11 @@ class ServerMonitor:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.clear()  # a refresh during the check below asks for another one
-            self.status = check_server(self.address)
+            with self._lock:
+                self._wake.clear()
+                address = self.address
+            status = check_server(address)
+            with self._lock:
+                if not self._wake.is_set():  # else a refresh came in: its check runs next
+                    self.status = status
             self._wake.wait(self._interval_s)

@@ -74,6 +74,33 @@ def test_monitor_refresh_returns_at_once_and_reports_checking(dead_port):
             monitor.stop()
 
 
+class _RecordingMonitor(ServerMonitor):
+    """Keeps every status the thread publishes, so a state visible for a millisecond is not missed."""
+
+    @property
+    def status(self) -> ServerStatus:
+        return self._history[-1]
+
+    @status.setter
+    def status(self, value: ServerStatus) -> None:
+        self.__dict__.setdefault("_history", []).append(value)
+
+
+def test_a_check_in_flight_when_refresh_is_called_never_publishes_its_stale_answer(dead_port):
+    """Connect pressed while the start-up check of the old address is still waiting: the status must go from
+    "Checking" straight to the new address's answer, never through the old address's failure."""
+    with FakeServer() as server:
+        monitor = _RecordingMonitor(ServerAddress("127.0.0.1", dead_port, timeout_s=1.0, retries=0), 60).start()
+        try:
+            time.sleep(0.2)  # the first check is now waiting on the dead port
+            monitor.refresh(_address(server.port))
+            _wait_for(lambda: not monitor.status.checking, 5)
+            assert monitor.status.connected
+            assert all(s.checking for s in monitor._history[:-1]), [s.reason for s in monitor._history]
+        finally:
+            monitor.stop()
+
+
 def test_status_lines_show_model_and_versions():
     lines = ServerStatus(True, "ok", INFO).lines()
     assert lines[0] == "Model: fake-model" and "2 classes, 8³" in lines[1]
