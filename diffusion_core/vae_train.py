@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -32,12 +33,16 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint, save_checkpoint
 from .dataset import VoxelDataset, make_synthetic_dataset
 from .latent import encode_means, latent_stats
+from .metrics import single_component
 from .train_config import DataConfig, apply_overrides, build_dataclass
 from .vae import VAEConfig, VoxelVAE, kl_divergence, logits_to_model_space
 
 CHECKPOINT_NAME = "ckpt_last.safetensors"
 HELDOUT_SEED_OFFSET = 1_000_003
 """The held-out set is built with data.seed + this offset (disjoint random streams from the training set)."""
+CONNECTED_THRESHOLD = 0.9
+"""Occupancy threshold of the held-out connectivity score: the alpha threshold generation uses by default."""
+SCORE_KEYS = ("heldout_iou", "heldout_rgb_error", "heldout_connected")
 
 
 @dataclass(frozen=True)
@@ -107,21 +112,31 @@ def occupancy_iou(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(vae: VoxelVAE, dataset: VoxelDataset, batch_size: int = 128) -> dict[str, float]:
-    """Reconstruct through the posterior mean: mean IoU of occupancy (p >= 0.5) and mean |RGB error| in
-    [0, 1] over voxels occupied in both target and reconstruction."""
+    """Reconstruct through the posterior mean: mean IoU of occupancy (p >= 0.5), mean |RGB error| in [0, 1]
+    over voxels occupied in both target and reconstruction, and the fraction of reconstructions that are one
+    6-connected component at the sampling threshold (thin parts are the first to break there)."""
     vae.eval()
-    ious, err_sum, err_count = [], 0.0, 0
+    ious, connected, err_sum, err_count = [], [], 0.0, 0
     for i in range(0, len(dataset), batch_size):
         target = torch.from_numpy(dataset.voxels[i:i + batch_size])
         recon = (logits_to_model_space(vae.decode_logits(vae.encode(target * 2 - 1)[0])) + 1) / 2
         pred_occ, occ = recon[:, -1:] >= 0.5, target[:, -1:] >= 0.5
         ious.append(occupancy_iou(pred_occ, occ))
+        connected.append(single_component(recon[:, -1].numpy() >= CONNECTED_THRESHOLD))
         if target.shape[1] > 1:
             both = (pred_occ & occ).expand(-1, target.shape[1] - 1, -1, -1, -1)
             err_sum += (recon[:, :-1] - target[:, :-1]).abs()[both].sum().item()
             err_count += int(both.sum())
     vae.train()
-    return {"heldout_iou": torch.cat(ious).mean().item(), "heldout_rgb_error": err_sum / max(err_count, 1)}
+    return {"heldout_iou": torch.cat(ious).mean().item(), "heldout_rgb_error": err_sum / max(err_count, 1),
+            "heldout_connected": float(np.concatenate(connected).mean())}
+
+
+def heldout_set(cfg: VAETrainConfig) -> VoxelDataset:
+    """The run's held-out shapes (never trained on): `heldout_samples` from seed data.seed + HELDOUT_SEED_OFFSET."""
+    d = cfg.data
+    return make_synthetic_dataset(cfg.heldout_samples, d.resolution, seed=d.seed + HELDOUT_SEED_OFFSET,
+                                  only_mask=d.only_mask)
 
 
 def train_vae(cfg: VAETrainConfig, out_dir: str | Path, resume: bool = False) -> VoxelVAE:
@@ -137,8 +152,7 @@ def train_vae(cfg: VAETrainConfig, out_dir: str | Path, resume: bool = False) ->
     (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     d = cfg.data
     train_set = make_synthetic_dataset(d.num_samples, d.resolution, seed=d.seed, only_mask=d.only_mask)
-    heldout = make_synthetic_dataset(cfg.heldout_samples, d.resolution, seed=d.seed + HELDOUT_SEED_OFFSET,
-                                     only_mask=d.only_mask)
+    heldout = heldout_set(cfg)
 
     torch.manual_seed(cfg.seed)
     vae = VoxelVAE(cfg.model)
@@ -148,7 +162,7 @@ def train_vae(cfg: VAETrainConfig, out_dir: str | Path, resume: bool = False) ->
         vae.load_state_dict(ckpt.model_state)
         optimizer.load_state_dict(ckpt.optimizer_state)
         step = ckpt.step
-        scores = {k: ckpt.extra[k] for k in ("heldout_iou", "heldout_rgb_error") if k in ckpt.extra}
+        scores = {k: ckpt.extra[k] for k in SCORE_KEYS if k in ckpt.extra}
 
     def save(extra: dict[str, Any]) -> None:
         save_checkpoint(ckpt_path, model_state=vae.state_dict(), optimizer_state=optimizer.state_dict(),
