@@ -2,7 +2,7 @@
 
     python scripts/describe_default_model.py --model models/default_16.safetensors \
         --vae-run runs/vae_16 --latent-run runs/latent_16 --out models/default_16.json \
-        --png models/default_16_samples.png --commands "..." [--wall VAE_S LATENT_S]
+        --png models/default_16_samples.png --commands "..." --wall VAE_S LATENT_S --threads N
 """
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ import torch
 from diffusion_core.checkpoint import load_checkpoint
 from diffusion_core.pipeline import VoxelGenerator
 from diffusion_core.render import render_voxel_grid_png
+from diffusion_core.vae import VAEConfig, VoxelVAE
+from diffusion_core.vae_train import VAETrainConfig, evaluate, heldout_set
 
 SAMPLE_STEPS, SAMPLE_GUIDANCE = 25, 3.0
 
@@ -34,6 +36,13 @@ def _cpu() -> str:
         return platform.processor() or "unknown"
 
 
+def _vae_scores(ckpt) -> dict[str, float]:
+    """Held-out scores of the VAE, recomputed (older checkpoints lack heldout_connected)."""
+    vae = VoxelVAE(VAEConfig(**ckpt.config["vae"]))
+    vae.load_state_dict(ckpt.model_state)
+    return evaluate(vae, heldout_set(VAETrainConfig.from_dict(ckpt.config["train"])))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, required=True)
@@ -43,14 +52,17 @@ def main() -> None:
     p.add_argument("--png", type=Path, required=True)
     p.add_argument("--commands", nargs="+", required=True)
     p.add_argument("--wall", nargs=2, type=float, metavar=("VAE_S", "LATENT_S"), required=True)
+    p.add_argument("--threads", type=int, required=True, help="torch threads the training ran with")
     args = p.parse_args()
     torch.set_num_threads(1)
 
     vae = load_checkpoint(args.vae_run / "ckpt_last.safetensors")
+    vae_scores = _vae_scores(vae)
     latent_cfg = load_checkpoint(args.model).config
     latent_metrics = [m for m in _metrics(args.latent_run) if "loss" in m]
     gen = VoxelGenerator.from_checkpoint(args.model)
     n = len(gen.class_names)
+    latent_ch, latent_res = gen.sample_shape[0], gen.sample_shape[1]
     t0 = time.perf_counter()
     voxels = gen.generate(list(range(n)), list(range(n)), steps=SAMPLE_STEPS, guidance_scale=SAMPLE_GUIDANCE)
     sample_s = time.perf_counter() - t0
@@ -58,13 +70,13 @@ def main() -> None:
     card = {
         "model": args.model.name,
         "size_bytes": args.model.stat().st_size,
-        "kind": "latent diffusion: class-conditional UNet3D on VoxelVAE latents (16^3x4 -> 4^3x8)",
+        "kind": "latent diffusion: class-conditional UNet3D on VoxelVAE latents "
+                f"({gen.resolution}^3x{gen.channels} -> {latent_res}^3x{latent_ch})",
         "class_names": gen.class_names,
         "commands": args.commands,
-        "hardware": {"cpu": _cpu(), "torch_threads": 1, "gpu": None, "torch": torch.__version__},
+        "hardware": {"cpu": _cpu(), "torch_threads": args.threads, "gpu": None, "torch": torch.__version__},
         "vae": {"config": vae.config["train"], "steps": vae.step, "wall_s": round(args.wall[0]),
-                "heldout_iou": round(vae.extra["heldout_iou"], 4),
-                "heldout_rgb_error": round(vae.extra["heldout_rgb_error"], 4),
+                **{k: round(v, 4) for k, v in vae_scores.items()},
                 "latent_scale": [round(v, 4) for v in vae.extra["latent_scale"].tolist()]},
         "diffusion": {"config": latent_cfg["train"], "steps": load_checkpoint(args.model).step,
                       "samples_seen": load_checkpoint(args.model).step * latent_cfg["train"]["optim"]["batch_size"],

@@ -5,7 +5,8 @@
 #   nohup bash scripts/train_default.sh > runs/train_default.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1   # one core per run: the machine is shared
+THREADS=${THREADS:-1}   # torch threads per run (the bundled model: 1, recorded in models/default_16.json)
+export OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
 PY=.venv/bin/python
 mkdir -p runs models
 
@@ -27,5 +28,5 @@ stage latent_16 "${LATENT_CMD[@]}"
 cp runs/latent_16/model_ema_fp16.safetensors models/default_16.safetensors
 $PY scripts/describe_default_model.py --model models/default_16.safetensors --vae-run runs/vae_16 \
   --latent-run runs/latent_16 --out models/default_16.json --png models/default_16_samples.png \
-  --wall "$(cat runs/vae_16.wall_s)" "$(cat runs/latent_16.wall_s)" \
-  --commands "OMP_NUM_THREADS=1 ${VAE_CMD[*]} [--resume]" "OMP_NUM_THREADS=1 ${LATENT_CMD[*]} [--resume]"
+  --wall "$(cat runs/vae_16.wall_s)" "$(cat runs/latent_16.wall_s)" --threads "$THREADS" \
+  --commands "OMP_NUM_THREADS=$THREADS ${VAE_CMD[*]} [--resume]" "OMP_NUM_THREADS=$THREADS ${LATENT_CMD[*]} [--resume]"
