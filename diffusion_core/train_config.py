@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -110,9 +111,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
         """Build from nested dicts; model fields derived from data/diffusion must agree if given."""
-        sections = {"data": DataConfig, "model": UNetConfig, "diffusion": DiffusionConfig, "optim": OptimConfig}
-        built = {name: build_dataclass(section_cls, d.get(name, {}), name) for name, section_cls in sections.items()}
-        cfg = build_dataclass(cls, {**d, **built}, "config")
+        cfg = build_config(cls, d)
         model_json = json.loads(json.dumps(asdict(cfg.model)))
         for key, value in d.get("model", {}).items():
             if key in DERIVED_MODEL_FIELDS and model_json[key] != value:
@@ -135,6 +134,15 @@ def build_dataclass(cls: type, values: Any, where: str) -> Any:
     if unknown:
         raise ValueError(f"unknown {where} field(s): {', '.join(sorted(unknown))}")
     return cls(**values)
+
+
+def build_config(cls: type, d: dict[str, Any]) -> Any:
+    """A config dataclass from nested JSON: every field typed as a dataclass (a section such as `optim`)
+    is built from its own object (missing -> defaults), then the config itself; unknown keys are errors."""
+    hints = typing.get_type_hints(cls)
+    sections = {f.name: build_dataclass(hints[f.name], d.get(f.name, {}), f.name)
+                for f in fields(cls) if dataclasses.is_dataclass(hints[f.name])}
+    return build_dataclass(cls, {**d, **sections}, "config")
 
 
 def apply_overrides(d: dict[str, Any], overrides: list[tuple[str, str]]) -> dict[str, Any]:

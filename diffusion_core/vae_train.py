@@ -34,7 +34,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .dataset import VoxelDataset, make_synthetic_dataset
 from .latent import encode_means, latent_stats
 from .metrics import single_component
-from .train_config import DataConfig, apply_overrides, build_dataclass
+from .train_config import DataConfig, apply_overrides, build_config
 from .vae import VAEConfig, VoxelVAE, kl_divergence, logits_to_model_space
 
 CHECKPOINT_NAME = "ckpt_last.safetensors"
@@ -81,9 +81,7 @@ class VAETrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> VAETrainConfig:
-        sections = {"data": DataConfig, "model": VAEConfig, "optim": VAEOptimConfig, "loss": VAELossConfig}
-        built = {name: build_dataclass(section_cls, d.get(name, {}), name) for name, section_cls in sections.items()}
-        return build_dataclass(cls, {**d, **built}, "config")
+        return build_config(cls, d)
 
 
 def vae_losses(vae: VoxelVAE, x: torch.Tensor, loss_cfg: VAELossConfig,
