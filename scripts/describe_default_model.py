@@ -58,7 +58,7 @@ def main() -> None:
 
     vae = load_checkpoint(args.vae_run / "ckpt_last.safetensors")
     vae_scores = _vae_scores(vae)
-    latent_cfg = load_checkpoint(args.model).config
+    latent = load_checkpoint(args.model)
     latent_metrics = [m for m in _metrics(args.latent_run) if "loss" in m]
     gen = VoxelGenerator.from_checkpoint(args.model)
     n = len(gen.class_names)
@@ -78,8 +78,8 @@ def main() -> None:
         "vae": {"config": vae.config["train"], "steps": vae.step, "wall_s": round(args.wall[0]),
                 **{k: round(v, 4) for k, v in vae_scores.items()},
                 "latent_scale": [round(v, 4) for v in vae.extra["latent_scale"].tolist()]},
-        "diffusion": {"config": latent_cfg["train"], "steps": load_checkpoint(args.model).step,
-                      "samples_seen": load_checkpoint(args.model).step * latent_cfg["train"]["optim"]["batch_size"],
+        "diffusion": {"config": latent.config["train"], "steps": latent.step,
+                      "samples_seen": latent.step * latent.config["train"]["optim"]["batch_size"],
                       "wall_s": round(args.wall[1]),
                       "final_loss": round(latent_metrics[-1]["loss"], 5) if latent_metrics else None,
                       "samples_per_s": round(latent_metrics[-1]["samples_per_s"], 1) if latent_metrics else None},
