@@ -123,27 +123,31 @@ def installed_extension(zip_path: str, port: int, dead_port: int) -> None:
     assert not hasattr(bpy.types.Scene, "voxel_diffusion")
 
 
-def _tick_until_idle(runtime, timeout_s: float) -> list:
-    """Drive the add-on's timer callback by hand (timers never fire without an event loop)."""
+def _tick_until(runtime, done, timeout_s: float, what: str) -> list:
+    """Drive the add-on's timer callback by hand (timers never fire without an event loop) until
+    `done()`; returns the progress seen after each tick. Fails if `what` did not happen in time."""
     seen = []
     deadline = time.monotonic() + timeout_s
-    while runtime.job_running():
-        assert time.monotonic() < deadline, "the job did not end in time"
+    while not done():
+        assert time.monotonic() < deadline, f"{what} did not happen in time"
         runtime.tick()
         seen.append(runtime.STATE.progress)
         time.sleep(0.02)
     return seen
 
 
+def _tick_until_idle(runtime, timeout_s: float) -> list:
+    return _tick_until(runtime, lambda: not runtime.job_running(), timeout_s, "the end of the job")
+
+
 def background_job(port: int, checkpoint: str) -> None:
     """The UI path: worker thread + queue drained by the timer callback; undo; cancel; killed server."""
-    import subprocess
-
     sys.path.insert(0, str(REPO))
     import blender_addon
     from blender_addon import runtime
     from blender_addon.generation import GenerationParams
     from blender_addon.jobs import ServerAddress
+    from server.launch import ServerProcess
 
     blender_addon.register()
     try:
@@ -154,11 +158,7 @@ def background_job(port: int, checkpoint: str) -> None:
         start = time.monotonic()
         runtime.connect(scene)
         assert time.monotonic() - start < 0.5 and runtime.server_status().checking  # returned before any answer
-        deadline = time.monotonic() + 10
-        while runtime.STATE.connect_scene is not None:
-            assert time.monotonic() < deadline, "the connect check never finished"
-            runtime.tick()
-            time.sleep(0.02)
+        _tick_until(runtime, lambda: runtime.STATE.connect_scene is None, 10, "the end of the connect check")
         assert runtime.server_status().connected and runtime.STATE.message.startswith("Connected")
         assert bpy.data.scenes[scene].voxel_diffusion.class_name == "chair"
         params = GenerationParams("lamp", 3, steps=4, threshold=0.5)
@@ -173,29 +173,18 @@ def background_job(port: int, checkpoint: str) -> None:
 
         # Cancel a long job after its first progress.
         runtime.start_job(GenerationParams("lamp", 9, steps=1000), 1, runtime.Target(scene))
-        deadline = time.monotonic() + 30
-        while runtime.STATE.progress is None:
-            assert time.monotonic() < deadline, "no progress before the cancel"
-            runtime.tick()
-            time.sleep(0.02)
+        _tick_until(runtime, lambda: runtime.STATE.progress is not None, 30, "progress before the cancel")
         runtime.cancel_job()
         _tick_until_idle(runtime, 15)
         assert runtime.STATE.message == "Generation cancelled", runtime.STATE.message
         assert "lamp_9" not in bpy.data.objects
 
         # A server killed mid-job: a clear error within seconds, Blender keeps going.
-        server = subprocess.Popen([sys.executable, "-m", "server", "serve", "--checkpoint", checkpoint, "--port", "0",
-                                   "--threads", "1"], cwd=REPO, stdout=subprocess.PIPE, text=True)
-        line = server.stdout.readline()
-        assert line.startswith("READY"), line
-        other = int(line.split()[1].rsplit(":", 1)[1])
-        runtime.server_address = lambda: ServerAddress("127.0.0.1", other, timeout_s=1.0, retries=1)
-        runtime.start_job(GenerationParams("chair", 1, steps=1000, threshold=0.5), 1, runtime.Target(scene))
-        while runtime.STATE.progress is None:
-            runtime.tick()
-            time.sleep(0.02)
-        server.kill()
-        server.wait()
+        with ServerProcess(checkpoint) as server:
+            runtime.server_address = lambda: ServerAddress("127.0.0.1", server.port, timeout_s=1.0, retries=1)
+            runtime.start_job(GenerationParams("chair", 1, steps=1000, threshold=0.5), 1, runtime.Target(scene))
+            _tick_until(runtime, lambda: runtime.STATE.progress is not None, 30, "progress before the kill")
+            server.kill()
         start = time.monotonic()
         _tick_until_idle(runtime, 15)
         assert runtime.STATE.message_is_error and "no Voxel Diffusion server answered" in runtime.STATE.message
