@@ -53,6 +53,9 @@ class VAEOptimConfig:
     grad_clip: float = 1.0
     batch_size: int = 32
     steps: int = 6000
+    schedule_steps: int | None = None
+    """Length of the cosine decay (None: `steps`). Longer than `steps`: the run stops part-way through a longer
+    schedule, as the bundled 8^3 VAE did (its 2400-step schedule stopped at step 1200)."""
 
 
 @dataclass(frozen=True)
@@ -211,10 +214,11 @@ def train_vae(cfg: VAETrainConfig, out_dir: str | Path, resume: bool = False) ->
 
 
 def _lr(optim: VAEOptimConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay from lr to lr / 10 at optim.steps."""
+    """Linear warm-up, then cosine decay from lr to lr / 10 at optim.schedule_steps (default optim.steps)."""
     if step < optim.warmup_steps:
         return optim.lr * (step + 1) / optim.warmup_steps
-    progress = min(1.0, (step - optim.warmup_steps) / max(1, optim.steps - optim.warmup_steps))
+    end = optim.schedule_steps or optim.steps
+    progress = min(1.0, (step - optim.warmup_steps) / max(1, end - optim.warmup_steps))
     return optim.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 

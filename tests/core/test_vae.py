@@ -10,7 +10,7 @@ from diffusion_core.checkpoint import load_checkpoint
 from diffusion_core.dataset import make_synthetic_dataset
 from diffusion_core.latent import encode_means, latent_stats
 from diffusion_core.vae import VAEConfig, VoxelVAE
-from diffusion_core.vae_train import VAELossConfig, VAETrainConfig, evaluate, main, vae_losses
+from diffusion_core.vae_train import VAELossConfig, VAEOptimConfig, VAETrainConfig, _lr, evaluate, main, vae_losses
 
 TINY_VAE = {"base_channels": 8, "channel_mults": [1, 2, 2], "num_res_blocks": 1, "latent_channels": 4,
             "norm_groups": 4}
@@ -91,3 +91,11 @@ def test_training_cli_stores_scores_and_the_latent_scale(tmp_path):
         main(["--config", str(tmp_path / "vae.json"), "--out", str(tmp_path / "run")])
     main(["--out", str(tmp_path / "run"), "--resume", "--optim.steps", "5"])
     assert load_checkpoint(tmp_path / "run" / "ckpt_last.safetensors").step == 5
+
+
+def test_a_run_stopped_part_way_keeps_the_longer_schedules_learning_rate():
+    long, stopped = VAEOptimConfig(steps=2400), VAEOptimConfig(steps=1200, schedule_steps=2400)
+    short = VAEOptimConfig(steps=1200)
+    assert [_lr(stopped, s) for s in (0, 500, 1199)] == [_lr(long, s) for s in (0, 500, 1199)]
+    assert _lr(short, 1199) < _lr(stopped, 1199)  # the 1200-step schedule has decayed by then
+    assert VAETrainConfig.from_dict({"optim": {"steps": 1200, "schedule_steps": 2400}}).optim == stopped
