@@ -26,7 +26,8 @@ from . import scene_build
 from .generation import GenerationParams, MeshStyle, Sampler
 from .jobs import GenerationError, ServerAddress, check_server, generate_many
 from .layout import footprint_radius, grid_positions, scatter_positions
-from .protocol import DEFAULT_PORT, ServerInfo
+from .protocol import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_PORT, DEFAULT_SAMPLER, DEFAULT_STEPS,
+                       ServerInfo)
 
 __all__ = ["GenerationError", "server_info", "generate_objects", "populate_grid", "scatter_on_plane", "save_blend"]
 
@@ -47,10 +48,10 @@ def generate_objects(
     timeout_s: float = 3.0,
     style: MeshStyle = "smooth",
     size: float = 1.0,
-    steps: int = 25,
-    sampler: Sampler = "ddim",
-    guidance: float = 3.0,
-    threshold: float = 0.9,
+    steps: int = DEFAULT_STEPS,
+    sampler: Sampler = DEFAULT_SAMPLER,
+    guidance: float = DEFAULT_GUIDANCE,
+    threshold: float = DEFAULT_ALPHA_THRESHOLD,
     location: Sequence[float] = (0.0, 0.0, 0.0),
     locations: Sequence[Sequence[float]] | None = None,
     rotations_z: Sequence[float] | None = None,

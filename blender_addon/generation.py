@@ -8,13 +8,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
+from .protocol import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+
 MeshStyle = Literal["smooth", "cubes"]
 Sampler = Literal["ddim", "ddpm"]
 
 QUALITY_PRESETS: dict[str, tuple[int, Sampler]] = {
-    "DRAFT": (10, "ddim"),
-    "NORMAL": (25, "ddim"),
-    "HIGH": (100, "ddim"),
+    "DRAFT": (10, DEFAULT_SAMPLER),
+    "NORMAL": (DEFAULT_STEPS, DEFAULT_SAMPLER),
+    "HIGH": (100, DEFAULT_SAMPLER),
 }
 """Quality preset -> (sampling steps, sampler). "CUSTOM" uses the explicit steps/sampler."""
 
@@ -27,11 +29,11 @@ class GenerationParams:
 
     class_name: str
     seed: int
-    steps: int = 25
-    sampler: Sampler = "ddim"
-    guidance: float = 3.0
+    steps: int = DEFAULT_STEPS
+    sampler: Sampler = DEFAULT_SAMPLER
+    guidance: float = DEFAULT_GUIDANCE
     mesh_style: MeshStyle = "smooth"
-    threshold: float = 0.9
+    threshold: float = DEFAULT_ALPHA_THRESHOLD
     size: float = 1.0
 
     def with_seed(self, seed: int) -> GenerationParams:

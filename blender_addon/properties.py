@@ -8,7 +8,8 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty
 
 from . import runtime
-from .generation import MAX_SEED, GenerationParams, preset_steps
+from .generation import MAX_SEED, QUALITY_PRESETS, GenerationParams, preset_steps
+from .protocol import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 
 _class_items_cache: list[tuple[str, str, str]] = []  # Blender needs Python to keep enum strings alive
 
@@ -28,19 +29,20 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
                             default=1, min=1, max=16)
     quality: EnumProperty(
         name="Quality",
-        items=[("DRAFT", "Draft", "10 DDIM steps"), ("NORMAL", "Normal", "25 DDIM steps"),
-               ("HIGH", "High", "100 DDIM steps"), ("CUSTOM", "Custom", "Choose steps and sampler")],
+        items=[(key, key.title(), f"{steps} {sampler.upper()} steps") for key, (steps, sampler) in QUALITY_PRESETS.items()]
+        + [("CUSTOM", "Custom", "Choose steps and sampler")],
         default="NORMAL",
     )
-    steps: IntProperty(name="Steps", default=25, min=1, max=1000)
+    steps: IntProperty(name="Steps", default=DEFAULT_STEPS, min=1, max=1000)
     sampler: EnumProperty(name="Sampler", items=[("ddim", "DDIM", "Deterministic, few steps"),
-                                                 ("ddpm", "DDPM", "Stochastic ancestral sampling")])
+                                                 ("ddpm", "DDPM", "Stochastic ancestral sampling")],
+                          default=DEFAULT_SAMPLER)
     guidance: FloatProperty(name="Guidance", description="Classifier-free guidance scale (1 = off)",
-                            default=3.0, min=0.0, max=20.0)
+                            default=DEFAULT_GUIDANCE, min=0.0, max=20.0)
     mesh_style: EnumProperty(name="Mesh", items=[("smooth", "Smooth", "Marching-cubes surface"),
                                                  ("cubes", "Cubes", "One cube per voxel")])
     threshold: FloatProperty(name="Alpha Threshold", description="Voxels with alpha at or above this are solid",
-                             default=0.9, min=0.01, max=1.0)
+                             default=DEFAULT_ALPHA_THRESHOLD, min=0.01, max=1.0)
     size: FloatProperty(name="Size", description="Edge length of the voxel grid", default=1.0, min=0.001,
                         soft_max=100.0, unit="LENGTH")
 

@@ -38,6 +38,13 @@ PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 DEFAULT_PORT = 5557
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 DEFAULT_ALPHA_THRESHOLD = 0.9
+DEFAULT_STEPS = 25
+DEFAULT_SAMPLER = "ddpm"
+DEFAULT_GUIDANCE = 1.5
+"""The default sampling settings of every entry point: the panel's Normal quality, the scripting API, the
+server's and `eval`'s flags, and a generate request that leaves them out. Measured on the bundled model (README
+"Evaluation"): stochastic (ancestral) steps at moderate guidance keep thin parts such as legs and poles connected
+far more often than deterministic DDIM at guidance 3, at the same class accuracy."""
 MAX_SEED = 2**32 - 1
 # Hard caps of the protocol itself; a server announces its own (usually lower) limits in `info`.
 MAX_COUNT = 256
@@ -258,10 +265,10 @@ class GenerateRequest(Body):
     class_label: str | int = 0
     seed: int = 0
     count: int = 1
-    steps: int = 25
-    sampler: str = "ddim"
+    steps: int = DEFAULT_STEPS
+    sampler: str = DEFAULT_SAMPLER
     eta: float = 0.0
-    guidance: float = 3.0
+    guidance: float = DEFAULT_GUIDANCE
     outputs: tuple[str, ...] = ("voxels",)
     mesh_style: str = "smooth"
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
@@ -301,10 +308,10 @@ def _generate_fields(c: dict[str, Any]) -> dict[str, Any]:
         class_label=label,
         seed=_int(c, "seed", 0, MAX_SEED, 0),
         count=_int(c, "count", 1, MAX_COUNT, 1),
-        steps=_int(c, "steps", 1, MAX_STEPS, 25),
-        sampler=_str(c, "sampler", "ddim", SAMPLERS),
+        steps=_int(c, "steps", 1, MAX_STEPS, DEFAULT_STEPS),
+        sampler=_str(c, "sampler", DEFAULT_SAMPLER, SAMPLERS),
         eta=_float(c, "eta", 0.0, 1.0, 0.0),
-        guidance=_float(c, "guidance", 0.0, MAX_GUIDANCE, 3.0),
+        guidance=_float(c, "guidance", 0.0, MAX_GUIDANCE, DEFAULT_GUIDANCE),
         outputs=outputs,
         mesh_style=_str(c, "mesh_style", "smooth", MESH_STYLES),
         alpha_threshold=_float(c, "alpha_threshold", 0.0, 1.0, DEFAULT_ALPHA_THRESHOLD),

@@ -34,11 +34,13 @@ Metrics = dict[str, float | None]
 
 @dataclass(frozen=True)
 class EvalSettings:
+    """Defaults: the panel's sampling defaults (blender_addon.protocol DEFAULT_*; a test keeps them equal)."""
+
     n_per_class: int = 16
     steps: int = 25
-    sampler: str = "ddim"
+    sampler: str = "ddpm"
     eta: float = 0.0
-    guidance: float = 3.0
+    guidance: float = 1.5
     alpha_threshold: float = 0.9
     seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
     reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
@@ -98,7 +100,7 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
 def sweep(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_dir: str | os.PathLike,
           settings: EvalSettings = EvalSettings(), sweep_settings: SweepSettings = SweepSettings(),
           progress: bool = True) -> dict[str, Any]:
-    """Score every sweep point; write sweep.json and sweep.png (accuracy and 1-NNA) into out_dir."""
+    """Score every sweep point; write sweep.json and sweep.png (accuracy, 1-NNA, connectivity) into out_dir."""
     grid = [(sampler, steps, settings.guidance) for sampler, steps in sweep_settings.samplers_steps]
     grid += [(settings.sampler, settings.steps, g) for g in sweep_settings.guidances]
     ctx = _context(checkpoint, classifier, settings, [steps for _, steps, _ in grid])
@@ -248,11 +250,13 @@ def _gallery(voxels: np.ndarray, labels: np.ndarray, seeds: np.ndarray, names: S
 
 
 def _plot_sweep(result: dict[str, Any], sweep_settings: SweepSettings, path: Path) -> None:
-    """2 x 2 panels: accuracy and 1-NNA versus steps (one line per sampler) and versus guidance."""
+    """3 x 2 panels: accuracy, 1-NNA and single-component fraction versus steps (one line per sampler) and
+    versus guidance."""
     s, points, base = result["settings"], result["points"], result["reference_baseline"]["overall"]
-    fig = Figure(figsize=(10, 7), dpi=100)  # no pyplot: no global state, no backend to pick
-    axes = fig.subplots(2, 2)
-    for row, (key, label) in enumerate((("accuracy", "classifier accuracy"), ("nna", "1-NNA (0.5 ideal)"))):
+    fig = Figure(figsize=(10, 10), dpi=100)  # no pyplot: no global state, no backend to pick
+    axes = fig.subplots(3, 2)
+    rows = (("accuracy", "classifier accuracy"), ("nna", "1-NNA (0.5 ideal)"), ("connected", "one component"))
+    for row, (key, label) in enumerate(rows):
         ax = axes[row, 0]
         for sampler in dict.fromkeys(sampler for sampler, _ in sweep_settings.samplers_steps):
             pts = sorted((p["steps"], p["overall"][key]) for p in points

@@ -81,10 +81,11 @@ class VoxelGenerator:
         return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec)
 
     def generate_progressive(self, labels: Sequence[int], seeds: Sequence[int], steps: int = 25,
-                             sampler: SamplerName = "ddim", eta: float = 0.0,
-                             guidance_scale: float = 3.0) -> Iterator[SampleStep]:
+                             sampler: SamplerName = "ddpm", eta: float = 0.0,
+                             guidance_scale: float = 1.5) -> Iterator[SampleStep]:
         """Yield a SampleStep (x_t, pred_x0: [N, *sample_shape] in model space, latents for a latent
-        model; ``to_voxels`` turns either into voxels) after each of `steps` steps.
+        model; ``to_voxels`` turns either into voxels) after each of `steps` steps. The default settings are
+        the panel's (blender_addon.protocol DEFAULT_*; a test keeps them equal).
 
         One label (index into class_names) and one seed per sample; a seed gives the same sample
         whether generated alone or in a batch. Stop iterating to cancel. Invalid arguments raise
@@ -97,9 +98,10 @@ class VoxelGenerator:
             seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
             clip_x0=True if self.codec is None else LATENT_CLIP_X0)
 
-    def generate(self, labels: Sequence[int], seeds: Sequence[int], steps: int = 25, sampler: SamplerName = "ddim",
-                 eta: float = 0.0, guidance_scale: float = 3.0) -> np.ndarray:
-        """Sample to the end: float32 voxels [N, C, R, R, R] in [0, 1]."""
+    def generate(self, labels: Sequence[int], seeds: Sequence[int], steps: int = 25, sampler: SamplerName = "ddpm",
+                 eta: float = 0.0, guidance_scale: float = 1.5) -> np.ndarray:
+        """Sample to the end: float32 voxels [N, C, R, R, R] in [0, 1] (defaults: the panel's, as
+        generate_progressive)."""
         last = None
         for last in self.generate_progressive(labels, seeds, steps, sampler, eta, guidance_scale):
             pass

@@ -17,6 +17,7 @@ import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `blender_addon`
 from blender_addon import api  # noqa: E402
+from blender_addon.protocol import DEFAULT_STEPS  # noqa: E402
 
 
 def script_parser(description: str, out: str, samples: int, resolution: tuple[int, int]) -> argparse.ArgumentParser:
@@ -25,7 +26,7 @@ def script_parser(description: str, out: str, samples: int, resolution: tuple[in
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5557)
     p.add_argument("--out", type=Path, default=Path(out))
-    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--samples", type=int, default=samples, help="Cycles samples")
     p.add_argument("--resolution", type=int, nargs=2, default=resolution)
     return p

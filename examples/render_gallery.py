@@ -16,6 +16,7 @@ import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `blender_addon`
 from blender_addon import api  # noqa: E402
+from blender_addon.protocol import DEFAULT_GUIDANCE  # noqa: E402
 from populate_scene import script_argv, script_parser, sky  # noqa: E402  (examples/ is on sys.path when run as a script)
 
 
@@ -23,7 +24,7 @@ def parse_args() -> argparse.Namespace:
     p = script_parser(__doc__.splitlines()[0], "docs/images", samples=32, resolution=(960, 960))
     p.add_argument("--seed", type=int, default=0, help="seed of the first object (class i gets seed + i)")
     p.add_argument("--columns", type=int, default=4)
-    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
     return p.parse_args(script_argv())
 
 

@@ -1,9 +1,9 @@
 """`python -m server eval`: score a checkpoint's samples against held-out synthetic references.
 
     python -m server eval --checkpoint CKPT --classifier models/classifier_16.safetensors \\
-        --n-per-class 16 --steps 25 --sampler ddim --guidance 3 --out eval_out
+        --n-per-class 16 --out eval_out   # the panel's default sampling settings
 writes eval_out/report.md, report.json and gallery.png. With --sweep it instead writes sweep.json and
-sweep.png: accuracy and 1-NNA versus --sweep-steps (SAMPLER:STEPS list) at --guidance, and versus
+sweep.png: accuracy, 1-NNA and connectivity versus --sweep-steps (SAMPLER:STEPS list) at --guidance, and versus
 --sweep-guidance at --sampler/--steps. Train the classifier with `python -m server train-classifier`.
 Metric definitions: diffusion_core/metrics.py.
 """

@@ -15,8 +15,9 @@ def test_params_round_trip_through_custom_property_values():
 
 
 def test_presets_and_custom():
-    assert preset_steps("DRAFT", 99, "ddpm") == (10, "ddim")
-    assert preset_steps("CUSTOM", 99, "ddpm") == (99, "ddpm")
+    assert preset_steps("DRAFT", 99, "ddim") == (10, "ddpm")
+    assert preset_steps("HIGH", 99, "ddim") == (100, "ddpm")
+    assert preset_steps("CUSTOM", 99, "ddim") == (99, "ddim")
 
 
 def test_requests_ask_the_server_for_smooth_meshes_only():

@@ -31,13 +31,13 @@ def test_evaluate_writes_report_json_markdown_and_gallery(tiny_checkpoint, tiny_
 
 
 def test_sweep_scores_each_point_once_and_plots(tiny_checkpoint, tiny_classifier, tmp_path):
-    settings = EvalSettings(n_per_class=1, steps=2, guidance=1.0, batch_size=4)
+    settings = EvalSettings(n_per_class=1, steps=2, sampler="ddim", guidance=1.0, batch_size=4)
     result = sweep(tiny_checkpoint, tiny_classifier, tmp_path,
                    settings, SweepSettings(samplers_steps=(("ddim", 2), ("ddpm", 3)), guidances=(1.0, 2.0)),
                    progress=False)
     keys = [(p["sampler"], p["steps"], p["guidance"]) for p in result["points"]]
     assert keys == [("ddim", 2, 1.0), ("ddpm", 3, 1.0), ("ddim", 2, 2.0)]
-    assert all(set(p["overall"]) >= {"accuracy", "nna"} and list(p["per_class"]) == CLASSES for p in result["points"])
+    assert all(set(p["overall"]) >= {"accuracy", "nna", "connected"} and list(p["per_class"]) == CLASSES for p in result["points"])
     assert json.loads((tmp_path / "sweep.json").read_text())["points"] == result["points"]
     assert (tmp_path / "sweep.png").stat().st_size > 1000
 
