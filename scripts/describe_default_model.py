@@ -1,8 +1,8 @@
-"""Write the sidecar JSON of a bundled latent model and a PNG of one guided sample per class.
+"""Write the sidecar JSON of a bundled latent model, a PNG of one sample per class and its loss curve.
 
     python scripts/describe_default_model.py --model models/default_16.safetensors \
-        --vae-run runs/vae_16 --latent-run runs/latent_16 --out models/default_16.json \
-        --png models/default_16_samples.png --commands "..." --wall VAE_S LATENT_S --threads N
+        --vae-run runs/vae_16_f2 --latent-run runs/latent_16_f2 --out models/default_16.json \
+        --png models/default_16_samples.png --loss-png docs/images/loss_latent_16.png --commands "..." --wall VAE_S LATENT_S --threads N
 """
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from pathlib import Path
 
 import torch
 
+from blender_addon.protocol import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 from diffusion_core.checkpoint import load_checkpoint
 from diffusion_core.pipeline import VoxelGenerator
-from diffusion_core.render import render_voxel_grid_png
+from diffusion_core.render import plot_loss_curve, render_voxel_grid_png
 from diffusion_core.vae import VAEConfig, VoxelVAE
 from diffusion_core.vae_train import VAETrainConfig, evaluate, heldout_set
-
-SAMPLE_STEPS, SAMPLE_GUIDANCE = 25, 3.0
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -50,6 +49,7 @@ def main() -> None:
     p.add_argument("--latent-run", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--png", type=Path, required=True)
+    p.add_argument("--loss-png", type=Path, required=True, help="the diffusion run's loss up to the model's step")
     p.add_argument("--commands", nargs="+", required=True)
     p.add_argument("--wall", nargs=2, type=float, metavar=("VAE_S", "LATENT_S"), required=True)
     p.add_argument("--threads", type=int, required=True, help="torch threads the training ran with")
@@ -59,14 +59,16 @@ def main() -> None:
     vae = load_checkpoint(args.vae_run / "ckpt_last.safetensors")
     vae_scores = _vae_scores(vae)
     latent = load_checkpoint(args.model)
-    latent_metrics = [m for m in _metrics(args.latent_run) if "loss" in m]
+    latent_metrics = [m for m in _metrics(args.latent_run) if "loss" in m and m["step"] <= latent.step]
     gen = VoxelGenerator.from_checkpoint(args.model)
     n = len(gen.class_names)
     latent_ch, latent_res = gen.sample_shape[0], gen.sample_shape[1]
     t0 = time.perf_counter()
-    voxels = gen.generate(list(range(n)), list(range(n)), steps=SAMPLE_STEPS, guidance_scale=SAMPLE_GUIDANCE)
+    voxels = gen.generate(list(range(n)), list(range(n)), steps=DEFAULT_STEPS, sampler=DEFAULT_SAMPLER,
+                          guidance_scale=DEFAULT_GUIDANCE)
     sample_s = time.perf_counter() - t0
     render_voxel_grid_png(voxels, args.png, titles=gen.class_names, threshold=0.9)
+    plot_loss_curve([m["step"] for m in latent_metrics], [m["loss"] for m in latent_metrics], args.loss_png)
     card = {
         "model": args.model.name,
         "size_bytes": args.model.stat().st_size,
@@ -83,8 +85,8 @@ def main() -> None:
                       "wall_s": round(args.wall[1]),
                       "final_loss": round(latent_metrics[-1]["loss"], 5) if latent_metrics else None,
                       "samples_per_s": round(latent_metrics[-1]["samples_per_s"], 1) if latent_metrics else None},
-        "check_samples": {"png": args.png.name, "steps": SAMPLE_STEPS, "sampler": "ddim",
-                          "guidance_scale": SAMPLE_GUIDANCE, "seeds": list(range(n)), "wall_s": round(sample_s, 2),
+        "check_samples": {"png": args.png.name, "steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER,
+                          "guidance_scale": DEFAULT_GUIDANCE, "seeds": list(range(n)), "wall_s": round(sample_s, 2),
                           "occupied_voxels_at_0.9": [int(v) for v in (voxels[:, 3] >= 0.9).sum((1, 2, 3))]},
     }
     args.out.write_text(json.dumps(card, indent=2) + "\n")
