@@ -29,7 +29,8 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
                             default=1, min=1, max=16)
     quality: EnumProperty(
         name="Quality",
-        items=[(key, key.title(), f"{steps} {sampler.upper()} steps") for key, (steps, sampler) in QUALITY_PRESETS.items()]
+        items=[(key, key.title(), f"{steps} {sampler.upper()} steps")
+               for key, (steps, sampler) in QUALITY_PRESETS.items()]
         + [("CUSTOM", "Custom", "Choose steps and sampler")],
         default="NORMAL",
     )

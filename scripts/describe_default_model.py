@@ -2,7 +2,8 @@
 
     python scripts/describe_default_model.py --model models/default_16.safetensors \
         --vae-run runs/vae_16_f2 --latent-run runs/latent_16_f2 --out models/default_16.json \
-        --png models/default_16_samples.png --loss-png docs/images/loss_latent_16.png --commands "..." --wall VAE_S LATENT_S --threads N
+        --png models/default_16_samples.png --loss-png docs/images/loss_latent_16.png \
+        --commands "..." --wall VAE_S LATENT_S --threads N
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from blender_addon.protocol import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from blender_addon.protocol import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 from diffusion_core.checkpoint import load_checkpoint
 from diffusion_core.pipeline import VoxelGenerator
 from diffusion_core.render import plot_loss_curve, render_voxel_grid_png
@@ -67,7 +68,7 @@ def main() -> None:
     voxels = gen.generate(list(range(n)), list(range(n)), steps=DEFAULT_STEPS, sampler=DEFAULT_SAMPLER,
                           guidance_scale=DEFAULT_GUIDANCE)
     sample_s = time.perf_counter() - t0
-    render_voxel_grid_png(voxels, args.png, titles=gen.class_names, threshold=0.9)
+    render_voxel_grid_png(voxels, args.png, titles=gen.class_names, threshold=DEFAULT_ALPHA_THRESHOLD)
     plot_loss_curve([m["step"] for m in latent_metrics], [m["loss"] for m in latent_metrics], args.loss_png)
     card = {
         "model": args.model.name,
@@ -87,7 +88,8 @@ def main() -> None:
                       "samples_per_s": round(latent_metrics[-1]["samples_per_s"], 1) if latent_metrics else None},
         "check_samples": {"png": args.png.name, "steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER,
                           "guidance_scale": DEFAULT_GUIDANCE, "seeds": list(range(n)), "wall_s": round(sample_s, 2),
-                          "occupied_voxels_at_0.9": [int(v) for v in (voxels[:, 3] >= 0.9).sum((1, 2, 3))]},
+                          f"occupied_voxels_at_{DEFAULT_ALPHA_THRESHOLD}":
+                              [int(v) for v in (voxels[:, 3] >= DEFAULT_ALPHA_THRESHOLD).sum((1, 2, 3))]},
     }
     args.out.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps({k: card[k] for k in ("size_bytes", "check_samples")}))

@@ -37,7 +37,8 @@ def test_sweep_scores_each_point_once_and_plots(tiny_checkpoint, tiny_classifier
                    progress=False)
     keys = [(p["sampler"], p["steps"], p["guidance"]) for p in result["points"]]
     assert keys == [("ddim", 2, 1.0), ("ddpm", 3, 1.0), ("ddim", 2, 2.0)]
-    assert all(set(p["overall"]) >= {"accuracy", "nna", "connected"} and list(p["per_class"]) == CLASSES for p in result["points"])
+    assert all(set(p["overall"]) >= {"accuracy", "nna", "connected"} and list(p["per_class"]) == CLASSES
+               for p in result["points"])
     assert json.loads((tmp_path / "sweep.json").read_text())["points"] == result["points"]
     assert (tmp_path / "sweep.png").stat().st_size > 1000
 
