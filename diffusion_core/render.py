@@ -63,19 +63,21 @@ def plot_loss_curve(
     steps: Sequence[float],
     losses: Sequence[float],
     path: str | Path,
-    smooth: float = 0.98,
+    smooth: float = 0.9,
     title: str = "training loss",
 ) -> Path:
-    """Loss per step as faint points plus an exponential moving average (``smooth`` in [0, 1)), log-scale y."""
+    """Loss per logged step as faint points plus an exponential moving average of log(loss) (``smooth`` in
+    [0, 1) per point), log-scale y. Averaging the log keeps the line on the points where the loss falls by
+    orders of magnitude."""
     steps, losses = np.asarray(steps, dtype=np.float64), np.asarray(losses, dtype=np.float64)
     ema = np.empty_like(losses)
     acc, weight = 0.0, 0.0
-    for i, value in enumerate(losses):  # bias-corrected EMA, as in TensorBoard
+    for i, value in enumerate(np.log(losses)):  # bias-corrected EMA, as in TensorBoard
         acc, weight = smooth * acc + (1 - smooth) * value, smooth * weight + (1 - smooth)
-        ema[i] = acc / weight
+        ema[i] = np.exp(acc / weight)
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
-    ax.plot(steps, losses, ".", ms=2, alpha=0.25, color="tab:blue", label="per step")
-    ax.plot(steps, ema, "-", lw=1.8, color="tab:orange", label=f"EMA ({smooth})")
+    ax.plot(steps, losses, ".", ms=2, alpha=0.25, color="tab:blue", label="logged")
+    ax.plot(steps, ema, "-", lw=1.8, color="tab:orange", label=f"EMA of log loss ({smooth})")
     ax.set_yscale("log")
     ax.set(xlabel="step", ylabel="loss", title=title)
     ax.grid(True, which="both", alpha=0.3)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -193,9 +194,13 @@ class _Trainer:
         return torch.stack([losses[k].detach().float().mean() for k in _METRIC_KEYS])
 
     def lr(self, step: int) -> float:
-        """Linear warm-up over warmup_steps, then constant."""
-        warmup = self.cfg.optim.warmup_steps
-        return self.cfg.optim.lr * min(1.0, (step + 1) / warmup) if warmup > 0 else self.cfg.optim.lr
+        """Linear warm-up over warmup_steps, constant, then cosine to 0 over the last cooldown_steps."""
+        optim = self.cfg.optim
+        lr = optim.lr * min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps > 0 else optim.lr
+        into_cooldown = step - (optim.steps - optim.cooldown_steps)
+        if optim.cooldown_steps > 0 and into_cooldown >= 0:
+            lr *= 0.5 * (1 + math.cos(math.pi * into_cooldown / optim.cooldown_steps))
+        return lr
 
     def _batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x0 [b, C, R, R, R] in [-1, 1] and labels [b] for dataset `indices`."""

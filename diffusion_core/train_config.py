@@ -48,7 +48,8 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW with linear warm-up to a constant `lr`; `batch_size` is global (split across ranks)."""
+    """AdamW with linear warm-up to a constant `lr`, then (if `cooldown_steps` > 0) a cosine decay to 0 over
+    the last `cooldown_steps` of `steps`; `batch_size` is global (split across ranks)."""
 
     lr: float = 2e-4
     weight_decay: float = 0.0
@@ -58,6 +59,11 @@ class OptimConfig:
     steps: int = 20000
     ema_decay: float = 0.999
     label_dropout: float = 0.1  # P(label -> null label), trains the unconditional model for guidance
+    cooldown_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.cooldown_steps <= self.steps:
+            raise ValueError(f"optim.cooldown_steps must be in 0..steps ({self.steps}), got {self.cooldown_steps}")
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def test_config_files_load_and_derive_the_model_fields():
         (("model.resolution", "32"), "conflicts"),
         (("device", "tpu"), "device"),
         (("log_every", "0"), "log_every"),
+        (("optim.cooldown_steps", "7"), "cooldown_steps"),  # tiny_test has 6 steps
     ],
 )
 def test_bad_configs_are_rejected(override, message):
@@ -67,6 +68,16 @@ def test_overfits_one_batch_and_writes_the_run_directory(tmp_path):
     assert (run / "model_ema_fp16.safetensors").stat().st_size < (run / "ckpt_last.safetensors").stat().st_size / 4
     generator = VoxelGenerator.from_checkpoint(run / "model_ema_fp16.safetensors")
     assert generator.model_name == "overfit" and generator.generate([0], [0], steps=2).shape == (1, 4, 8, 8, 8)
+
+
+def test_learning_rate_warms_up_holds_then_cools_down(tmp_path):
+    run = tmp_path / "schedule"
+    main(["--config", str(TINY), "--out", str(run), "--optim.steps", "8", "--optim.warmup_steps", "2",
+          "--optim.cooldown_steps", "4", "--optim.lr", "1e-3", "--log_every", "1"])
+    lrs = [r["lr"] for r in _losses(run)]  # the learning rate of each step 1..8
+    assert lrs[:4] == pytest.approx([5e-4, 1e-3, 1e-3, 1e-3])  # warm-up, then constant
+    assert lrs[4] == pytest.approx(1e-3) and all(a > b for a, b in zip(lrs[4:], lrs[5:]))
+    assert 0 < lrs[-1] < 0.2e-3  # cosine to 0 over the last 4 steps
 
 
 @pytest.mark.parametrize("log_every", [1, 2])  # 2: the checkpoint at step 3 falls inside a log interval
