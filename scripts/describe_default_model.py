@@ -3,7 +3,7 @@
     python scripts/describe_default_model.py --model models/default_16.safetensors \
         --vae-run runs/vae_16_f2 --latent-run runs/latent_16_f2 --out models/default_16.json \
         --png models/default_16_samples.png --loss-png docs/images/loss_latent_16.png \
-        --commands "..." --wall VAE_S LATENT_S --threads N
+        --commands "..." --wall VAE_S LATENT_S --threads N [--wall-note TEXT]
 """
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def main() -> None:
     p.add_argument("--commands", nargs="+", required=True)
     p.add_argument("--wall", nargs=2, type=float, metavar=("VAE_S", "LATENT_S"), required=True)
     p.add_argument("--threads", type=int, required=True, help="torch threads the training ran with")
+    p.add_argument("--wall-note", default=None, help="how the diffusion wall time splits (runs resumed in pieces)")
     args = p.parse_args()
     torch.set_num_threads(1)
 
@@ -83,7 +84,7 @@ def main() -> None:
                 "latent_scale": [round(v, 4) for v in vae.extra["latent_scale"].tolist()]},
         "diffusion": {"config": latent.config["train"], "steps": latent.step,
                       "samples_seen": latent.step * latent.config["train"]["optim"]["batch_size"],
-                      "wall_s": round(args.wall[1]),
+                      "wall_s": round(args.wall[1]), **({"wall_note": args.wall_note} if args.wall_note else {}),
                       "final_loss": round(latent_metrics[-1]["loss"], 5) if latent_metrics else None,
                       "samples_per_s": round(latent_metrics[-1]["samples_per_s"], 1) if latent_metrics else None},
         "check_samples": {"png": args.png.name, "steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER,
