@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -47,6 +46,7 @@ from .dataset import VoxelDataset, make_synthetic_dataset
 from .diffusion import GaussianDiffusion
 from .ema import EMA
 from .latent import LATENT_CLIP_X0, LatentCodec, LatentDataset, encode_dataset
+from .lr_schedule import warmup_cosine_lr
 from .pipeline import to_voxels
 from .render import plot_loss_curve, render_voxel_grid_png
 from .samplers import sample
@@ -196,11 +196,8 @@ class _Trainer:
     def lr(self, step: int) -> float:
         """Linear warm-up over warmup_steps, constant, then cosine to 0 over the last cooldown_steps."""
         optim = self.cfg.optim
-        lr = optim.lr * min(1.0, (step + 1) / optim.warmup_steps) if optim.warmup_steps > 0 else optim.lr
-        into_cooldown = step - (optim.steps - optim.cooldown_steps)
-        if optim.cooldown_steps > 0 and into_cooldown >= 0:
-            lr *= 0.5 * (1 + math.cos(math.pi * into_cooldown / optim.cooldown_steps))
-        return lr
+        return warmup_cosine_lr(step, optim.lr, optim.warmup_steps, optim.steps - optim.cooldown_steps,
+                                optim.cooldown_steps)
 
     def _batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x0 [b, C, R, R, R] in [-1, 1] and labels [b] for dataset `indices`."""

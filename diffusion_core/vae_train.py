@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -33,6 +32,7 @@ from tqdm import tqdm
 from .checkpoint import load_checkpoint, save_checkpoint
 from .dataset import VoxelDataset, make_synthetic_dataset
 from .latent import encode_means, latent_stats
+from .lr_schedule import warmup_cosine_lr
 from .metrics import single_component
 from .train_config import DataConfig, apply_overrides, build_config
 from .vae import VAEConfig, VoxelVAE, kl_divergence, logits_to_model_space
@@ -215,11 +215,9 @@ def train_vae(cfg: VAETrainConfig, out_dir: str | Path, resume: bool = False) ->
 
 def _lr(optim: VAEOptimConfig, step: int) -> float:
     """Linear warm-up, then cosine decay from lr to lr / 10 at optim.schedule_steps (default optim.steps)."""
-    if step < optim.warmup_steps:
-        return optim.lr * (step + 1) / optim.warmup_steps
     end = optim.schedule_steps or optim.steps
-    progress = min(1.0, (step - optim.warmup_steps) / max(1, end - optim.warmup_steps))
-    return optim.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return warmup_cosine_lr(step, optim.lr, optim.warmup_steps, optim.warmup_steps,
+                            max(1, end - optim.warmup_steps), final_fraction=0.1)
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:
