@@ -17,7 +17,8 @@ from . import meshing
 from .client import ClientError, VoxelClient
 from .generation import GenerationParams
 from .meshing import MeshArrays
-from .protocol import Cancelled, ErrorReply, GenerateRequest, GenerateResult, MeshData, Progress, ServerInfo
+from .protocol import (DEFAULT_PORT, Cancelled, ErrorReply, GenerateRequest, GenerateResult, MeshData, Progress,
+                       ServerInfo)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class ServerAddress:
     is given up as lost (a safety net behind the client's own check of the server's job list)."""
 
     host: str = "127.0.0.1"
-    port: int = 5557
+    port: int = DEFAULT_PORT
     timeout_s: float = 3.0
     retries: int = 1
     lost_job_timeouts: int = 20

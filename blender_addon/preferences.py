@@ -5,13 +5,14 @@ import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
 from . import runtime
+from .protocol import DEFAULT_PORT
 
 
 class VoxelDiffusionPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
     host: StringProperty(name="Host", default="127.0.0.1")
-    port: IntProperty(name="Port", default=5557, min=1, max=65535)
+    port: IntProperty(name="Port", default=DEFAULT_PORT, min=1, max=65535)
     timeout: FloatProperty(name="Timeout", description="Seconds without an answer before the server counts as gone "
                                        "(a job with no news for 20 times this is given up as lost)",
                            default=3.0, min=0.5, max=600.0, unit="TIME_ABSOLUTE")

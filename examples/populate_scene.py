@@ -17,14 +17,14 @@ import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `blender_addon`
 from blender_addon import api  # noqa: E402
-from blender_addon.protocol import DEFAULT_STEPS  # noqa: E402
+from blender_addon.protocol import DEFAULT_PORT, DEFAULT_STEPS  # noqa: E402
 
 
 def script_parser(description: str, out: str, samples: int, resolution: tuple[int, int]) -> argparse.ArgumentParser:
     """Flags every example script takes: the server, the output folder, steps and Cycles settings."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=5557)
+    p.add_argument("--port", type=int, default=DEFAULT_PORT)
     p.add_argument("--out", type=Path, default=Path(out))
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     p.add_argument("--samples", type=int, default=samples, help="Cycles samples")

@@ -29,7 +29,7 @@ import zmq
 from blender_addon.protocol import (INVALID_REQUEST, LIMIT_EXCEEDED, LOST, QUEUE_FULL, SHUTTING_DOWN,
                                     UNKNOWN_CLASS, UNKNOWN_JOB, Accepted, Body, Cancel, Cancelled, ErrorReply,
                                     GenerateRequest, Hello, Limits, Message, Ping, Pong, ProtocolError, ServerInfo,
-                                    decode, encode, is_ipv6_literal, reply, tcp_address)
+                                    DEFAULT_PORT, decode, encode, is_ipv6_literal, reply, tcp_address)
 from server import __version__
 from server.jobs import Job, JobQueue, QueueClosed
 from server.worker import CLIENT_GONE_MESSAGE, OUTBOX, Worker
@@ -63,7 +63,7 @@ class ServerConfig:
     reconnecting with the same routing id within it still gets it)."""
 
     host: str = "127.0.0.1"
-    port: int = 5557
+    port: int = DEFAULT_PORT
     limits: Limits = field(default_factory=Limits)
     max_batch: int = 16
     progress_interval_s: float = 0.1
