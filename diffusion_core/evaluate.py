@@ -24,9 +24,14 @@ from tqdm import tqdm
 
 from .checkpoint import load_checkpoint
 from .classifier import VoxelClassifier, load_classifier
+from .colour_metrics import (
+    HUE_BINS, MIN_REGION_VOXELS, OBJECT_HUE_BINS, SAME_COLOUR_DELTA_E, ColourStats, colour_stats, nan_mean,
+    object_hue_histogram, total_variation, voxel_hue_histogram,
+)
 from .dataset import VoxelDataset, make_synthetic_dataset
-from .metrics import occupied_hsv, set_metrics
+from .metrics import set_metrics
 from .pipeline import VoxelGenerator
+from .quality_bars import quality_bars
 from .render import render_voxel_grid_png
 
 Metrics = dict[str, float | None]
@@ -67,6 +72,7 @@ class _Context:
     classifier_meta: dict[str, Any]
     reference: VoxelDataset
     reference_seeds: tuple[int, int]
+    reference_stats: list[ColourStats]  # colour_stats of the reference's objects of class k, at index k
     baseline: dict[str, Any]
 
 
@@ -89,8 +95,9 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
         "sampling_seconds": round(seconds, 2),
         "model": _score(ctx, voxels, labels, settings.alpha_threshold),
         "reference_baseline": ctx.baseline,
-        "reference_colour": _reference_colour(ctx.reference, settings.alpha_threshold),
+        "reference_colour": _reference_colour(ctx),
     }
+    report["bars"] = quality_bars(report)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown_report(report))
     _gallery(voxels, labels, seeds, names, settings, out / "gallery.png")
@@ -146,7 +153,9 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
                                                  resolution=generator.resolution, seed=s,
                                                  only_mask=generator.channels == 1, classes=generator.class_names)
                          for s in seeds)
-    ctx = _Context(generator, model, classifier_classes, meta, reference, seeds, baseline={})
+    reference_stats = [colour_stats(reference.voxels[reference.labels == k], settings.alpha_threshold)
+                       for k in range(len(generator.class_names))]
+    ctx = _Context(generator, model, classifier_classes, meta, reference, seeds, reference_stats, baseline={})
     ctx.baseline = _score(ctx, second.voxels, second.labels, settings.alpha_threshold)
     return ctx
 
@@ -169,43 +178,94 @@ def _sample(generator: VoxelGenerator, settings: EvalSettings,
 
 
 def _score(ctx: _Context, voxels: np.ndarray, labels: np.ndarray, threshold: float) -> dict[str, Any]:
-    """Per-class metrics (plus classifier accuracy) against the reference, and their mean over classes."""
+    """Per-class metrics (plus classifier accuracy) against the reference, their mean over classes (plus
+    object_hue_tv_all: the per-object mean-hue histograms of all classes pooled), and for RGBA sets the
+    per-class voxel hue histograms [HUE_BINS] and the pooled per-object mean-hue histogram [OBJECT_HUE_BINS]."""
     names = ctx.generator.class_names
     predicted = np.array(ctx.classifier_classes)[ctx.classifier.predict(voxels, threshold)]
     per_class: dict[str, Metrics] = {}
+    stats = [colour_stats(voxels[labels == k], threshold) for k in range(len(names))]
     for k, name in enumerate(names):
-        metrics = set_metrics(voxels[labels == k], ctx.reference.voxels[ctx.reference.labels == k], threshold)
+        metrics = set_metrics(voxels[labels == k], ctx.reference.voxels[ctx.reference.labels == k], threshold,
+                              sample_stats=stats[k], reference_stats=ctx.reference_stats[k])
         metrics["accuracy"] = float((predicted[labels == k] == name).mean())
         per_class[name] = metrics
-    overall = {key: (None if per_class[names[0]][key] is None else
-                     float(np.mean([m[key] for m in per_class.values()]))) for key in per_class[names[0]]}
-    return {"overall": overall, "per_class": per_class}
+    overall: Metrics = {key: _class_mean([m[key] for m in per_class.values()]) for key in per_class[names[0]]}
+    out: dict[str, Any] = {"overall": overall, "per_class": per_class}
+    overall["object_hue_tv_all"] = None
+    if stats[0].hsv is not None:
+        pooled = _pooled_object_hue_histogram(stats)
+        overall["object_hue_tv_all"] = total_variation(pooled, _pooled_object_hue_histogram(ctx.reference_stats))
+        out["hue_histograms"] = {name: voxel_hue_histogram(s.hsv).round(5).tolist() for name, s in zip(names, stats)}
+        out["object_hue_histogram"] = pooled.round(5).tolist()
+    return out
 
 
-def _reference_colour(reference: VoxelDataset, threshold: float) -> dict[str, float | None]:
-    """Mean saturation and value of the reference's occupied voxels (means over classes, as for samples)."""
-    if reference.channels != 4:
-        return {"saturation": None, "value": None}
-    hsv = [occupied_hsv(reference.voxels[reference.labels == k], threshold) for k in range(len(reference.class_names))]
-    return {"saturation": float(np.mean([h[:, 1].mean() for h in hsv])),
-            "value": float(np.mean([h[:, 2].mean() for h in hsv]))}
+def _class_mean(values: list[float | None]) -> float | None:
+    """Mean over classes; None when any class has None (mask-only colour entries, a ratio to zero)."""
+    return None if any(v is None for v in values) else float(np.mean(values))
 
 
-# (key, label, ideal) rows of the summary table; an ideal of None means "the reference's value".
+def _pooled_object_hue_histogram(stats: Sequence[ColourStats]) -> np.ndarray:
+    """Per-object mean-hue histogram [OBJECT_HUE_BINS] of the objects of all classes together."""
+    return object_hue_histogram(np.concatenate([s.mean_hue for s in stats]))
+
+
+def _reference_colour(ctx: _Context) -> dict[str, Any]:
+    """The reference's own values (what ratios and differences are taken against): per class and their mean
+    over classes (as for samples) of occupied voxels per object, and for RGBA mean saturation and value,
+    flatness, and colour regions per object; plus its per-class voxel hue histograms and pooled per-object
+    mean-hue histogram."""
+    names = ctx.generator.class_names
+    per_class = {}
+    for name, s in zip(names, ctx.reference_stats):
+        values: dict[str, float | None] = {"occupied": float(s.occupied.mean()),
+                                           **dict.fromkeys(("saturation", "value", "flatness", "regions",
+                                                            "regions_all"))}
+        if s.hsv is not None:
+            values.update(saturation=float(s.hsv[:, 1].mean()), value=float(s.hsv[:, 2].mean()),
+                          flatness=nan_mean(s.flatness), regions=float(s.regions.mean()),
+                          regions_all=float(s.regions_all.mean()))
+        per_class[name] = values
+    out: dict[str, Any] = {key: _class_mean([v[key] for v in per_class.values()]) for key in per_class[names[0]]}
+    out["per_class"] = per_class
+    out["hue_bins"], out["object_hue_bins"] = HUE_BINS, OBJECT_HUE_BINS
+    if ctx.reference_stats[0].hsv is not None:
+        out["hue_histograms"] = {name: voxel_hue_histogram(s.hsv).round(5).tolist()
+                                 for name, s in zip(names, ctx.reference_stats)}
+        out["object_hue_histogram"] = _pooled_object_hue_histogram(ctx.reference_stats).round(5).tolist()
+    return out
+
+
+# (key, label, ideal) rows of the summary table; an ideal of None means "the data's (reference's) value".
 TABLE_ROWS: tuple[tuple[str, str, str | None], ...] = (
     ("accuracy", "classifier accuracy ↑", "1"),
     ("cov", "COV (coverage) ↑", "1"),
     ("mmd", "MMD (1 - IoU) ↓", "0"),
     ("nna", "1-NNA (→ 0.5)", "0.5"),
     ("connected", "single 6-connected component ↑", "1"),
+    ("occupied", "occupied voxels per object", None),
+    ("occupied_ratio", "occupied voxels / data's (mean of classes)", "1"),
     ("saturation", "mean saturation", None),
     ("value", "mean value", None),
-    ("hue_tv", "hue histogram TV distance ↓", "0"),
+    ("value_diff", "mean value − data's", "0"),
+    ("hue_tv", "hue histogram TV distance (per class) ↓", "0"),
+    ("object_hue_tv", "object mean-hue histogram TV distance (per class) ↓", "0"),
+    ("object_hue_tv_all", "object mean-hue histogram TV distance (all classes) ↓", "0"),
+    ("flatness", "colour flatness (same-colour neighbour pairs) ↑", None),
+    ("flatness_ratio", "colour flatness / data's (mean of classes)", "1"),
+    ("regions", f"colour regions per object (≥ {MIN_REGION_VOXELS} voxels)", None),
+    ("regions_all", "colour regions per object (all)", None),
 )
+SHAPE_COLUMNS = ("accuracy", "cov", "mmd", "nna", "connected", "occupied", "occupied_ratio")
+COLOUR_COLUMNS = ("flatness", "flatness_ratio", "regions", "regions_all", "saturation", "value", "value_diff",
+                  "hue_tv", "object_hue_tv")
+"""Columns of the two per-class tables (keys of set_metrics); the reference's own value follows those it has."""
 
 
 def markdown_report(report: dict[str, Any]) -> str:
-    """The report as Markdown: settings, an overall table, and a per-class table ("model (ref vs ref)")."""
+    """The report as Markdown: settings, the quality bars, an overall table, and per-class shape and colour
+    tables ("model (ref vs ref)", and the data's own value where it has one)."""
     s = report["settings"]
     model, base, colour = report["model"], report["reference_baseline"], report["reference_colour"]
     heldout = report["classifier_heldout_accuracy"]
@@ -216,28 +276,47 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
         f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}; "
         f"{report['sampling_seconds']:.1f} s sampling",
-        f"- reference: synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
+        f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
         f"{report['reference_seeds'][1]} scored against it",
         f"- classifier: `{report['classifier']}` (held-out accuracy "
         f"{'n/a' if heldout is None else f'{heldout:.3f}'})",
+        f"- colour: same colour = CIE76 ΔE < {SAME_COLOUR_DELTA_E:g} between face neighbours; colour regions "
+        f"of ≥ {MIN_REGION_VOXELS} voxels (definitions: `diffusion_core/colour_metrics.py`)",
         "",
-        "| metric | model | ref vs ref | ideal |",
-        "|---|---|---|---|",
+        "## Quality bars",
+        "",
+        "| bar | target | model | ref vs ref | met |",
+        "|---|---|---|---|---|",
     ]
+    for bar in report.get("bars", []):
+        detail = f" ({bar['detail']})" if bar["detail"] else ""
+        met = "n/a" if bar["met"] is None else ("**met**" if bar["met"] else "**not met**")
+        lines.append(f"| {bar['bar']} | {bar['target']} | {_fmt(bar['model'])}{detail} | {_fmt(bar['ref_vs_ref'])} "
+                     f"| {met} |")
+    lines += ["", "## Overall (means over classes)", "",
+              "| metric | model | ref vs ref | ideal |", "|---|---|---|---|"]
     for key, label, ideal in TABLE_ROWS:
-        ideal_text = ideal if ideal is not None else f"{_fmt(colour.get(key))} (reference)"
-        lines.append(f"| {label} | {_fmt(model['overall'][key])} | {_fmt(base['overall'][key])} | {ideal_text} |")
-    keys = [key for key, _, _ in TABLE_ROWS]
-    lines += ["", "Per class: model (ref vs ref).", "", "| class | " + " | ".join(keys) + " |",
-              "|---" * (len(keys) + 1) + "|"]
-    for name, metrics in model["per_class"].items():
-        cells = [f"{_fmt(metrics[key])} ({_fmt(base['per_class'][name][key])})" for key in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        ideal_text = ideal if ideal is not None else f"{_fmt(colour.get(key), key)} (data)"
+        lines.append(f"| {label} | {_fmt(model['overall'][key], key)} | {_fmt(base['overall'][key], key)} "
+                     f"| {ideal_text} |")
+    data_keys = set(next(iter(colour["per_class"].values())))  # the reference's own values, per class
+    for title, keys in (("Per class, shape", SHAPE_COLUMNS), ("Per class, colour", COLOUR_COLUMNS)):
+        header = [h for key in keys for h in ([key, f"{key} (data)"] if key in data_keys else [key])]
+        lines += ["", f"## {title}: model (ref vs ref)", "", "| class | " + " | ".join(header) + " |",
+                  "|---" * (len(header) + 1) + "|"]
+        for name, metrics in model["per_class"].items():
+            cells = []
+            for key in keys:
+                cells.append(f"{_fmt(metrics[key], key)} ({_fmt(base['per_class'][name][key], key)})")
+                if key in data_keys:
+                    cells.append(_fmt(colour["per_class"][name][key], key))
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
+def _fmt(value: float | None, key: str = "") -> str:
+    """3 decimals; 1 for voxel counts (key "occupied")."""
+    return "n/a" if value is None else f"{value:.1f}" if key == "occupied" else f"{value:.3f}"
 
 
 def _gallery(voxels: np.ndarray, labels: np.ndarray, seeds: np.ndarray, names: Sequence[str],

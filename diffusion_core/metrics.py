@@ -1,4 +1,4 @@
-"""Sample-quality metrics for voxel sets (numpy only, vectorised).
+"""Sample-quality metrics for voxel sets (numpy and scipy, vectorised).
 
 Voxels are float [N, C, R, R, R] in [0, 1] with alpha last; a voxel is occupied when alpha >= threshold.
 
@@ -13,19 +13,20 @@ Voxels are float [N, C, R, R, R] in [0, 1] with alpha last; a voxel is occupied 
   below 0.5 = samples copy the reference. A tie between the nearest same-set and other-set distance
   counts as 0.5, so two copies of one set score 0 and sets of identical shapes score 0.5.
 - connected: whether a grid is exactly one 6-connected component (no floating voxels; empty is False).
-- colour: HSV of occupied voxels (RGBA only): mean saturation and value, and the total variation
-  distance (0 same, 1 disjoint) between the hue histograms of two sets, over voxels with enough
-  saturation for hue to mean something.
+- occupied: the mean number of occupied voxels per object, and its ratio to the reference's.
+- colour (RGBA only; definitions in colour_metrics.py): mean HSV saturation and value of the occupied voxels
+  (and the value's difference from the reference's), total variation distances (0 same, 1 disjoint) between
+  the two sets' voxel hue histograms and per-object mean-hue histograms, colour flatness (and its ratio to the
+  reference's), and colour regions per object.
 """
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.colors import rgb_to_hsv
 from scipy import ndimage
 
-HUE_BINS = 24
-MIN_HUE_SATURATION = 0.15
-"""Voxels greyer than this have no meaningful hue and are left out of hue histograms."""
+from .colour_metrics import (
+    ColourStats, colour_stats, nan_mean, object_hue_histogram, ratio, total_variation, voxel_hue_histogram,
+)
 
 
 def occupancy(voxels: np.ndarray, threshold: float = 0.9) -> np.ndarray:
@@ -77,42 +78,53 @@ def single_component(occ: np.ndarray) -> np.ndarray:
     return (highest > 0) & (highest == lowest)
 
 
-def occupied_hsv(voxels: np.ndarray, threshold: float = 0.9) -> np.ndarray:
-    """RGBA voxels [N, 4, R, R, R] -> HSV float [V, 3] of all occupied voxels of the set."""
-    rgb = np.moveaxis(voxels[:, :3], 1, -1)[occupancy(voxels, threshold)]
-    return rgb_to_hsv(np.clip(rgb, 0.0, 1.0))
-
-
-def hue_histogram(hsv: np.ndarray) -> np.ndarray:
-    """HSV [V, 3] -> normalised hue histogram [HUE_BINS] of the saturated voxels (all zeros if none)."""
-    hues = hsv[hsv[:, 1] >= MIN_HUE_SATURATION, 0]
-    counts = np.histogram(hues, bins=HUE_BINS, range=(0.0, 1.0))[0].astype(np.float64)
-    return counts / max(counts.sum(), 1.0)
-
-
-def hue_distance(hsv_a: np.ndarray, hsv_b: np.ndarray) -> float:
-    """Total variation distance in [0, 1] between the hue histograms of two sets' HSV [V, 3]."""
-    return float(0.5 * np.abs(hue_histogram(hsv_a) - hue_histogram(hsv_b)).sum())
-
-
-def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = 0.9) -> dict[str, float | None]:
+def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = 0.9,
+                sample_stats: ColourStats | None = None,
+                reference_stats: ColourStats | None = None) -> dict[str, float | None]:
     """Compare two voxel sets [N, C, R, R, R] and [M, C, R, R, R] (e.g. one class's samples vs its reference).
 
-    Returns cov, mmd, nna, connected (fraction of samples), and for RGBA sets saturation, value (means over
-    the samples' occupied voxels) and hue_tv; colour entries are None for mask-only sets.
+    Returns cov, mmd, nna, connected (fraction of samples), occupied (mean occupied voxels per sample) and
+    occupied_ratio (to the reference's mean), and for RGBA sets saturation, value (means over the samples'
+    occupied voxels), value_diff (value minus the reference's), hue_tv (voxel hue histograms), object_hue_tv
+    (per-object mean-hue histograms), flatness (mean over samples with pairs), flatness_ratio, regions and
+    regions_all (means per sample); colour entries are None for mask-only sets. ``sample_stats`` and
+    ``reference_stats``, when given, are colour_stats of the two sets at this threshold (to reuse them).
     """
     occ_s, occ_r = occupancy(samples, threshold), occupancy(reference, threshold)
     d_sr = iou_distances(occ_s, occ_r)
+    cs = colour_stats(samples, threshold) if sample_stats is None else sample_stats
+    cr = colour_stats(reference, threshold) if reference_stats is None else reference_stats
+    occupied = float(cs.occupied.mean())
     out: dict[str, float | None] = {
         "cov": coverage(d_sr),
         "mmd": minimum_matching_distance(d_sr),
         "nna": one_nn_accuracy(iou_distances(occ_s, occ_s), iou_distances(occ_r, occ_r), d_sr),
         "connected": float(single_component(occ_s).mean()),
-        "saturation": None, "value": None, "hue_tv": None,
+        "occupied": occupied,
+        "occupied_ratio": ratio(occupied, float(cr.occupied.mean())),
+        **dict.fromkeys(COLOUR_KEYS),
     }
-    if samples.shape[1] == 4:
-        hsv_s, hsv_r = occupied_hsv(samples, threshold), occupied_hsv(reference, threshold)
-        out["saturation"] = float(hsv_s[:, 1].mean()) if len(hsv_s) else 0.0
-        out["value"] = float(hsv_s[:, 2].mean()) if len(hsv_s) else 0.0
-        out["hue_tv"] = hue_distance(hsv_s, hsv_r)
+    if cs.hsv is not None and cr.hsv is not None:
+        value, reference_value = _mean_or_zero(cs.hsv[:, 2]), _mean_or_zero(cr.hsv[:, 2])
+        flatness = nan_mean(cs.flatness)
+        out.update({
+            "saturation": _mean_or_zero(cs.hsv[:, 1]),
+            "value": value,
+            "value_diff": value - reference_value,
+            "hue_tv": total_variation(voxel_hue_histogram(cs.hsv), voxel_hue_histogram(cr.hsv)),
+            "object_hue_tv": total_variation(object_hue_histogram(cs.mean_hue), object_hue_histogram(cr.mean_hue)),
+            "flatness": flatness,
+            "flatness_ratio": ratio(flatness, nan_mean(cr.flatness)),
+            "regions": float(cs.regions.mean()),
+            "regions_all": float(cs.regions_all.mean()),
+        })
     return out
+
+
+COLOUR_KEYS = ("saturation", "value", "value_diff", "hue_tv", "object_hue_tv", "flatness", "flatness_ratio",
+               "regions", "regions_all")
+"""The keys of set_metrics that are None for mask-only sets."""
+
+
+def _mean_or_zero(values: np.ndarray) -> float:
+    return float(values.mean()) if len(values) else 0.0

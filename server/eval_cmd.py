@@ -2,10 +2,12 @@
 
     python -m server eval --checkpoint CKPT --classifier models/classifier_16.safetensors \\
         --n-per-class 16 --out eval_out   # the panel's default sampling settings
-writes eval_out/report.md, report.json and gallery.png. With --sweep it instead writes sweep.json and
-sweep.png: accuracy, 1-NNA and connectivity versus --sweep-steps (SAMPLER:STEPS list) at --guidance, and versus
---sweep-guidance at --sampler/--steps. Train the classifier with `python -m server train-classifier`.
-Metric definitions: diffusion_core/metrics.py.
+writes eval_out/report.md, report.json and gallery.png: the quality bars (met / not met), shape metrics and
+colour fidelity (flatness, colour regions, hue histograms, saturation and value) against the data, each with
+its ref-vs-ref baseline. With --sweep it instead writes sweep.json and sweep.png: accuracy, 1-NNA and
+connectivity versus --sweep-steps (SAMPLER:STEPS list) at --guidance, and versus --sweep-guidance at
+--sampler/--steps. Train the classifier with `python -m server train-classifier`.
+Metric definitions: diffusion_core/metrics.py, colour_metrics.py; the bars: quality_bars.py.
 """
 from __future__ import annotations
 

@@ -13,8 +13,15 @@ from .conftest import CLASSES
 SETTINGS = EvalSettings(n_per_class=2, steps=2, guidance=2.0, seed=10, batch_size=4)
 
 
-def test_evaluate_writes_report_json_markdown_and_gallery(tiny_checkpoint, tiny_classifier, tmp_path):
-    report = evaluate(tiny_checkpoint, tiny_classifier, tmp_path, SETTINGS, progress=False)
+@pytest.fixture(scope="module")
+def evaluated(tiny_checkpoint, tiny_classifier, tmp_path_factory):
+    """(report, out_dir) of one evaluate() run, shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("evaluated")
+    return evaluate(tiny_checkpoint, tiny_classifier, out, SETTINGS, progress=False), out
+
+
+def test_evaluate_writes_report_json_markdown_and_gallery(evaluated):
+    report, tmp_path = evaluated
     assert report == json.loads((tmp_path / "report.json").read_text())
     assert (tmp_path / "gallery.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report["sample_seeds"] == {"cube": [10, 11], "table": [12, 13], "tree": [14, 15]}
@@ -28,6 +35,35 @@ def test_evaluate_writes_report_json_markdown_and_gallery(tiny_checkpoint, tiny_
     assert report["reference_baseline"]["overall"]["connected"] == 1.0
     markdown = (tmp_path / "report.md").read_text()
     assert "| 1-NNA (→ 0.5) |" in markdown and all(f"| {name} |" in markdown for name in CLASSES)
+
+
+def test_evaluate_reports_colour_fidelity_with_baseline_and_bars(evaluated):
+    report, tmp_path = evaluated
+    data = report["reference_colour"]
+    assert list(data["per_class"]) == CLASSES and len(data["object_hue_histogram"]) == 12
+    assert all(len(data["hue_histograms"][name]) == 24 for name in CLASSES)
+    # the data is flat-coloured parts: almost every neighbour pair the same colour, a few regions per object
+    assert data["flatness"] > 0.9 and all(1.0 <= v["regions"] <= 6.0 for v in data["per_class"].values())
+    for scores in (report["model"], report["reference_baseline"]):
+        overall = scores["overall"]
+        assert 0.0 <= overall["object_hue_tv_all"] <= 1.0 and len(scores["object_hue_histogram"]) == 12
+        for name, metrics in scores["per_class"].items():
+            ref = data["per_class"][name]
+            assert metrics["occupied_ratio"] == pytest.approx(metrics["occupied"] / ref["occupied"])
+            assert metrics["flatness_ratio"] == pytest.approx(metrics["flatness"] / ref["flatness"])
+            assert metrics["value_diff"] == pytest.approx(metrics["value"] - ref["value"])
+            assert 0.0 <= metrics["flatness"] <= 1.0 and metrics["regions"] <= metrics["regions_all"]
+            assert 0.0 <= metrics["hue_tv"] <= 1.0 and 0.0 <= metrics["object_hue_tv"] <= 1.0
+    base = report["reference_baseline"]["overall"]
+    assert base["flatness"] > 0.9 and abs(base["value_diff"]) < 0.2  # the baseline is data scored against data
+    assert report["model"]["overall"]["flatness"] < 0.5  # an untrained model's colours are speckle
+    bars = report["bars"]
+    assert len(bars) == 9 and all(isinstance(bar["met"], bool) for bar in bars)
+    assert [bar["met"] for bar in bars[:4]] == [False, False, False, False]  # an untrained model fails them
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## Quality bars" in markdown and markdown.count("**not met**") == sum(not b["met"] for b in bars)
+    assert "| colour flatness (same-colour neighbour pairs) ↑ |" in markdown
+    assert "## Per class, colour" in markdown and "flatness (data)" in markdown
 
 
 def test_sweep_scores_each_point_once_and_plots(tiny_checkpoint, tiny_classifier, tmp_path):

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 from diffusion_core.metrics import (
-    coverage, hue_distance, iou_distances, minimum_matching_distance, occupancy, one_nn_accuracy, set_metrics,
+    coverage, iou_distances, minimum_matching_distance, occupancy, one_nn_accuracy, set_metrics,
     single_component,
 )
+from diffusion_core.colour_metrics import hue_distance
 
 R = 6
 
