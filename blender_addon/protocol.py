@@ -12,7 +12,11 @@ A message is a list of ZeroMQ frames:
 - content: a JSON object whose fields depend on `type`; unknown fields are ignored.
 
 Every type has a typed body dataclass (`Hello`, `GenerateRequest`, ...). `encode(Message)` turns one
-into frames; `decode(frames)` validates everything and raises only `ProtocolError`.
+into frames; `decode(frames)` validates everything and raises only `ProtocolError`: every field is
+type-checked (a JSON object, list, bool or number where another type is due is refused), every string
+is bounded and must be valid Unicode (no lone surrogates: they cannot be encoded back), array headers
+must fit the frames that follow. A ProtocolError carries the message's id (`parent_id`) whenever the
+header was readable, so the peer can be answered.
 
 A `generate` request gets one `accepted`, zero or more `progress`, then exactly one terminal reply:
 `result`, `error` or `cancelled`.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
+import reprlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,7 +36,7 @@ import numpy as np
 
 PROTOCOL_NAME = "VOXD"
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 1  # 1.1: pong lists the client's live jobs
+PROTOCOL_MINOR = 2  # 1.1: pong lists the client's live jobs; 1.2: pong says whether the compute thread runs
 PROTOCOL_ID = f"{PROTOCOL_NAME}/{PROTOCOL_MAJOR}".encode()
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
@@ -52,6 +57,12 @@ MAX_STEPS = 4000
 MAX_GUIDANCE = 20.0
 MAX_ARRAYS = 1024
 MAX_NDIM = 6
+MAX_ID_CHARS = 128  # msg_id, parent_id, job ids
+MAX_NAME_CHARS = 256  # names and short strings (class names, samplers, versions, ...)
+MAX_TEXT_CHARS = 8192  # error messages
+MAX_LIST_ITEMS = 4096  # class names, job ids in a pong, ...
+MAX_HEADER_BYTES = 256 * 1024  # the header frame (JSON)
+MAX_CONTENT_BYTES = 4 * 1024 * 1024  # the content frame (JSON); bulk data travels as array frames
 SAMPLERS = ("ddpm", "ddim")
 OUTPUTS = ("voxels", "mesh")
 MESH_STYLES = ("smooth", "cubes")
@@ -113,43 +124,71 @@ def new_id() -> str:
 
 
 # ----------------------------------------------------------------------------- field readers
+_SHOW = reprlib.Repr()
+_SHOW.maxstring = _SHOW.maxother = _SHOW.maxlong = 48
+_SHOW.maxlevel, _SHOW.maxlist, _SHOW.maxdict = 2, 4, 4
+
+
+def show(value: Any) -> str:
+    """A short, printable rendering of a received value for error messages (bounded length and depth;
+    lone surrogates and control characters escaped), so echoing it back can never fail."""
+    return _SHOW.repr(value)
+
+
 def _invalid(msg: str) -> ProtocolError:
     return ProtocolError(INVALID_REQUEST, msg)
+
+
+def is_text(value: Any, max_chars: int = MAX_NAME_CHARS) -> bool:
+    """A str of at most max_chars characters that is valid Unicode (encodes to UTF-8: no lone surrogates)."""
+    if not isinstance(value, str) or len(value) > max_chars:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def is_id(value: Any) -> bool:
+    """A usable message or job id: a non-empty text of at most MAX_ID_CHARS characters."""
+    return is_text(value, MAX_ID_CHARS) and value != ""
 
 
 def _int(c: dict, key: str, lo: int, hi: int, default: int | None = None) -> int:
     v = c.get(key, default)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise _invalid(f"'{key}' must be an integer in {lo}..{hi}, got {v!r}")
+        raise _invalid(f"'{key}' must be an integer in {lo}..{hi}, got {show(v)}")
     return v
 
 
 def _float(c: dict, key: str, lo: float, hi: float, default: float | None = None) -> float:
     v = c.get(key, default)
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
-        raise _invalid(f"'{key}' must be a number in {lo}..{hi}, got {v!r}")
+        raise _invalid(f"'{key}' must be a number in {lo}..{hi}, got {show(v)}")
     return float(v)
 
 
-def _str(c: dict, key: str, default: str | None = None, choices: Sequence[str] | None = None) -> str:
+def _str(c: dict, key: str, default: str | None = None, choices: Sequence[str] | None = None,
+         max_chars: int = MAX_NAME_CHARS) -> str:
     v = c.get(key, default)
-    if not isinstance(v, str) or (choices is not None and v not in choices):
-        wanted = f"one of {', '.join(choices)}" if choices else "a string"
-        raise _invalid(f"'{key}' must be {wanted}, got {v!r}")
+    if not is_text(v, max_chars) or (choices is not None and v not in choices):
+        wanted = f"one of {', '.join(choices)}" if choices else f"a string of at most {max_chars} characters"
+        raise _invalid(f"'{key}' must be {wanted}, got {show(v)}")
     return v
 
 
-def _bool(c: dict, key: str, default: bool) -> bool:
+def _bool(c: dict, key: str, default: bool | None) -> bool:
     v = c.get(key, default)
     if not isinstance(v, bool):
-        raise _invalid(f"'{key}' must be true or false, got {v!r}")
+        raise _invalid(f"'{key}' must be true or false, got {show(v)}")
     return v
 
 
-def _str_list(c: dict, key: str, default: Sequence[str] = ()) -> tuple[str, ...]:
+def _str_list(c: dict, key: str, default: Sequence[str] = (), max_chars: int = MAX_NAME_CHARS) -> tuple[str, ...]:
     v = c.get(key, list(default))
-    if not isinstance(v, list) or not all(isinstance(s, str) for s in v):
-        raise _invalid(f"'{key}' must be a list of strings, got {v!r}")
+    if not isinstance(v, list) or len(v) > MAX_LIST_ITEMS or not all(is_text(s, max_chars) for s in v):
+        raise _invalid(f"'{key}' must be a list of at most {MAX_LIST_ITEMS} strings, got {show(v)}")
     return tuple(v)
 
 
@@ -299,8 +338,8 @@ class GenerateRequest(Body):
 def _generate_fields(c: dict[str, Any]) -> dict[str, Any]:
     """Validate a generate request's content; returns the GenerateRequest fields (defaults filled)."""
     label = c.get("class_label", 0)
-    if isinstance(label, bool) or not (isinstance(label, str) or (isinstance(label, int) and label >= 0)):
-        raise _invalid(f"'class_label' must be a class name or a non-negative index, got {label!r}")
+    if isinstance(label, bool) or not (is_text(label) or (isinstance(label, int) and 0 <= label < 2**31)):
+        raise _invalid(f"'class_label' must be a class name or a non-negative index, got {show(label)}")
     outputs = _str_list(c, "outputs", ("voxels",))
     if not outputs or not set(outputs) <= set(OUTPUTS) or len(set(outputs)) != len(outputs):
         raise _invalid(f"'outputs' must be a non-empty subset of {list(OUTPUTS)}, got {list(outputs)}")
@@ -421,7 +460,7 @@ class ErrorReply(Body):
 
     @classmethod
     def from_wire(cls, content, arrays):
-        return cls(code=_str(content, "code"), message=_str(content, "message"))
+        return cls(code=_str(content, "code"), message=_str(content, "message", max_chars=MAX_TEXT_CHARS))
 
 
 @dataclass(frozen=True)
@@ -436,7 +475,10 @@ class Cancel(Body):
 
     @classmethod
     def from_wire(cls, content, arrays):
-        return cls(job_id=_str(content, "job_id"))
+        job_id = content.get("job_id")
+        if not is_id(job_id):
+            raise _invalid(f"'job_id' must be the id of a generate message, got {show(job_id)}")
+        return cls(job_id=job_id)
 
 
 @dataclass(frozen=True)
@@ -459,23 +501,29 @@ class Pong(Body):
     or reply not yet delivered); None from a 1.0 server, which does not report them. Every terminal
     reply the server sent before this pong precedes it on the wire, so a job of the client that is
     neither finished nor listed here has been lost.
+    compute: whether the server's compute thread is running (1.2); None from older servers. A server
+    whose compute thread is down cannot run jobs: clients treat it as a dead server.
     """
 
     TYPE: ClassVar[str] = "pong"
     instance_id: str = ""
     queued: int = 0
     jobs: tuple[str, ...] | None = None
+    compute: bool | None = None
 
     def to_wire(self):
         content = {"instance_id": self.instance_id, "queued": self.queued}
         if self.jobs is not None:
             content["jobs"] = list(self.jobs)
+        if self.compute is not None:
+            content["compute"] = self.compute
         return content, {}
 
     @classmethod
     def from_wire(cls, content, arrays):
         return cls(instance_id=_str(content, "instance_id", ""), queued=_int(content, "queued", 0, 2**31, 0),
-                   jobs=_str_list(content, "jobs") if "jobs" in content else None)
+                   jobs=_str_list(content, "jobs", max_chars=MAX_ID_CHARS) if "jobs" in content else None,
+                   compute=_bool(content, "compute", None) if "compute" in content else None)
 
 
 BODY_TYPES: dict[str, type[Body]] = {
@@ -533,55 +581,68 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _loads(frame: memoryview, what: str, parent_id: str | None) -> dict:
+def _loads(frame: memoryview, what: str, parent_id: str | None, max_bytes: int) -> dict:
+    code = BAD_HEADER if what == "header" else BAD_CONTENT
+    if frame.nbytes > max_bytes:
+        raise ProtocolError(code, f"{what} frame is {frame.nbytes} bytes, over the {max_bytes}-byte limit", parent_id)
     try:
         obj = json.loads(bytes(frame).decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        raise ProtocolError(BAD_HEADER if what == "header" else BAD_CONTENT, f"{what} is not JSON: {e}", parent_id)
+        raise ProtocolError(code, f"{what} is not JSON: {show(str(e))}", parent_id) from None
     if not isinstance(obj, dict):
-        raise ProtocolError(BAD_HEADER if what == "header" else BAD_CONTENT, f"{what} must be a JSON object", parent_id)
+        raise ProtocolError(code, f"{what} must be a JSON object", parent_id)
     return obj
 
 
-def check_protocol_id(frame: bytes | memoryview) -> None:
-    """Raise ProtocolError unless `frame` is this protocol's id frame."""
+def check_protocol_id(frame: bytes | memoryview, parent_id: str | None = None) -> None:
+    """Raise ProtocolError (carrying `parent_id`) unless `frame` is this protocol's id frame."""
     pid = bytes(frame[:32])
     if pid == PROTOCOL_ID:
         return
     if pid.startswith(PROTOCOL_NAME.encode() + b"/"):
         theirs = pid.decode("ascii", "replace")
         raise ProtocolError(BAD_VERSION, f"peer speaks {theirs} but this side speaks {PROTOCOL_ID.decode()}: "
-                            "install matching versions of the Voxel Diffusion add-on and server")
-    raise ProtocolError(BAD_FRAMES, "not a Voxel Diffusion message: is another program using this port?")
+                            "install matching versions of the Voxel Diffusion add-on and server", parent_id)
+    raise ProtocolError(BAD_FRAMES, "not a Voxel Diffusion message: is another program using this port?", parent_id)
 
 
 def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> Message:
     """Frames (bytes, memoryviews or zmq.Frame) -> Message. Raises only ProtocolError.
 
+    The error's `parent_id` is the message's id whenever the header frame holds a valid one, even if
+    something else is wrong (another protocol version, a bad field), so the sender can be answered.
     Arrays in the result are read-only views onto the received frames (no copy).
     """
     views = [memoryview(f).cast("B") if not isinstance(f, memoryview) else f.cast("B") for f in frames]
-    if sum(v.nbytes for v in views) > max_bytes:
-        raise ProtocolError(TOO_LARGE, f"message larger than the {max_bytes}-byte limit")
     if len(views) < 3:
         raise ProtocolError(BAD_FRAMES, f"expected at least 3 frames, got {len(views)}")
-    check_protocol_id(views[0])
-    header = _loads(views[1], "header", None)
+    try:
+        header, header_error = _loads(views[1], "header", None, MAX_HEADER_BYTES), None
+    except ProtocolError as e:
+        header, header_error = {}, e
     msg_id = header.get("msg_id")
-    if not isinstance(msg_id, str) or not 0 < len(msg_id) <= 128:
-        raise ProtocolError(BAD_HEADER, "header 'msg_id' must be a non-empty string of at most 128 characters")
+    msg_id = msg_id if is_id(msg_id) else None
+    check_protocol_id(views[0], msg_id)
+    if sum(v.nbytes for v in views) > max_bytes:
+        raise ProtocolError(TOO_LARGE, f"message larger than the {max_bytes}-byte limit", msg_id)
+    if header_error is not None:
+        raise header_error
+    if msg_id is None:
+        raise ProtocolError(BAD_HEADER, f"header 'msg_id' must be a non-empty string of at most {MAX_ID_CHARS} "
+                            f"characters, got {show(header.get('msg_id'))}")
     parent_id, mtype, stamp, version = (header.get(k) for k in ("parent_id", "type", "time", "version"))
-    if parent_id is not None and not (isinstance(parent_id, str) and len(parent_id) <= 128):
-        raise ProtocolError(BAD_HEADER, "header 'parent_id' must be null or a string", msg_id)
-    if not isinstance(version, str) or version.split(".")[0] != str(PROTOCOL_MAJOR):
-        raise ProtocolError(BAD_VERSION, f"message version {version!r} does not match protocol "
+    if parent_id is not None and not is_id(parent_id):
+        raise ProtocolError(BAD_HEADER, f"header 'parent_id' must be null or an id, got {show(parent_id)}", msg_id)
+    if not is_text(version) or version.split(".")[0] != str(PROTOCOL_MAJOR):
+        raise ProtocolError(BAD_VERSION, f"message version {show(version)} does not match protocol "
                             f"{PROTOCOL_VERSION}: install matching add-on and server versions", msg_id)
-    if isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or not math.isfinite(stamp):
-        raise ProtocolError(BAD_HEADER, "header 'time' must be a number", msg_id)
-    if mtype not in BODY_TYPES:
-        raise ProtocolError(UNKNOWN_TYPE, f"unknown message type {mtype!r}; known: {sorted(BODY_TYPES)}", msg_id)
-    arrays = _decode_arrays(header.get("arrays", []), views[3:], msg_id)
-    content = _loads(views[2], "content", msg_id)
+    if (isinstance(stamp, bool) or not isinstance(stamp, (int, float)) or isinstance(stamp, int) and abs(stamp) > 2**53
+            or not math.isfinite(stamp)):
+        raise ProtocolError(BAD_HEADER, f"header 'time' must be a number (seconds), got {show(stamp)}", msg_id)
+    if not isinstance(mtype, str) or mtype not in BODY_TYPES:
+        raise ProtocolError(UNKNOWN_TYPE, f"unknown message type {show(mtype)}; known: {sorted(BODY_TYPES)}", msg_id)
+    arrays = _decode_arrays(header.get("arrays", []), views[3:], msg_id, max_bytes)
+    content = _loads(views[2], "content", msg_id, MAX_CONTENT_BYTES)
     try:
         body = BODY_TYPES[mtype].from_wire(content, arrays)
     except ProtocolError as e:
@@ -589,7 +650,7 @@ def decode(frames: Sequence[Any], max_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) ->
     return Message(body=body, msg_id=msg_id, parent_id=parent_id, time=float(stamp), version=version)
 
 
-def _decode_arrays(specs: Any, buffers: list[memoryview], msg_id: str) -> dict[str, np.ndarray]:
+def _decode_arrays(specs: Any, buffers: list[memoryview], msg_id: str, max_bytes: int) -> dict[str, np.ndarray]:
     def bad(why: str) -> ProtocolError:
         return ProtocolError(BAD_HEADER, f"header 'arrays': {why}", msg_id)
 
@@ -602,15 +663,17 @@ def _decode_arrays(specs: Any, buffers: list[memoryview], msg_id: str) -> dict[s
         if not isinstance(spec, dict):
             raise bad("each entry must be an object {name, dtype, shape}")
         name, dtype, shape = spec.get("name"), spec.get("dtype"), spec.get("shape")
-        if not isinstance(name, str) or not 0 < len(name) <= 64 or name in arrays:
-            raise bad(f"array names must be unique strings of 1..64 characters, got {name!r}")
-        if dtype not in DTYPES:
-            raise bad(f"array '{name}' dtype {dtype!r} is not one of {DTYPES}")
+        if not is_text(name, 64) or not name or name in arrays:
+            raise bad(f"array names must be unique strings of 1..64 characters, got {show(name)}")
+        if not isinstance(dtype, str) or dtype not in DTYPES:
+            raise bad(f"array {name!r} dtype {show(dtype)} is not one of {DTYPES}")
         if (not isinstance(shape, list) or len(shape) > MAX_NDIM
                 or not all(type(n) is int and 0 <= n <= 2**31 for n in shape)):
-            raise bad(f"array '{name}' shape must be a list of at most {MAX_NDIM} non-negative integers")
+            raise bad(f"array {name!r} shape must be a list of at most {MAX_NDIM} integers in 0..2^31")
         dt = np.dtype(dtype).newbyteorder("<")
+        if math.prod(max(n, 1) for n in shape) * dt.itemsize > max_bytes:  # (0, 2^31, 2^31) is empty but absurd
+            raise bad(f"array {name!r} shape {show(shape)} exceeds the {max_bytes}-byte message limit")
         if math.prod(shape) * dt.itemsize != buf.nbytes:
-            raise bad(f"array '{name}' declares {shape} {dtype} but its frame holds {buf.nbytes} bytes")
+            raise bad(f"array {name!r} declares {shape} {dtype} but its frame holds {buf.nbytes} bytes")
         arrays[name] = np.frombuffer(buf, dtype=dt).reshape(shape)
     return arrays

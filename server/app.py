@@ -1,16 +1,29 @@
 """The server: a ROUTER socket served by an I/O thread that never runs the model, plus the compute
 thread (server.worker). See server.serve for the command line around it.
 
-I/O thread, per incoming message: decode (errors are answered, the loop carries on), answer
-hello/ping at once, validate generate against this model and the limits, queue it and reply
-`accepted`, handle cancel. It also forwards the compute thread's messages from the inproc outbox.
+I/O thread, per incoming message: decode (a message with a readable id gets an `error` reply; one
+without is dropped and the log says why; the loop carries on whatever happens), answer hello/ping at
+once, validate generate against this model and the limits, queue it and reply `accepted`, handle
+cancel. It also forwards the compute thread's messages from the inproc outbox.
 Sends use ROUTER_MANDATORY + NOBLOCK: a client that has gone away (EHOSTUNREACH) has its jobs dropped
 (each answered with error `lost`).
 
 No job ends silently: the I/O thread keeps, per client, the ids of the jobs that still owe a
-terminal reply (`pong` lists them, so a client notices a job the server no longer has), and a
+terminal reply (`pong` lists them, so a client notices a job the server no longer has), and a job's
 terminal reply that cannot be sent (peer away mid-reconnect, EAGAIN on a full pipe) is retried
-until it goes out or `undelivered_grace_s` passes.
+until it goes out or `undelivered_grace_s` passes. Other replies (errors to bad requests, pongs,
+progress) that meet a full pipe are dropped.
+
+Bounded memory: incoming messages are at most MAX_REQUEST_BYTES (larger ones make ZeroMQ drop the
+sender's connection) and RECEIVE_HWM per client are buffered; at most SEND_HWM messages wait in
+each client's send pipe. A client with a terminal reply it has not taken (its pipe is full: it does
+not read) is paused: its queued jobs are not started until it catches up, so a slow consumer holds
+at most one batch of results in the server.
+
+The compute thread is supervised: if it dies, every job it held is answered `internal` and it is
+restarted, up to `max_compute_restarts` times a minute; beyond that the server gives up (`fatal`)
+and `serve` exits non-zero, so that a supervisor restarts the process. Pongs say whether the compute
+thread runs.
 """
 from __future__ import annotations
 
@@ -26,18 +39,23 @@ from typing import Any
 
 import zmq
 
-from blender_addon.protocol import (INVALID_REQUEST, LIMIT_EXCEEDED, LOST, QUEUE_FULL, SHUTTING_DOWN,
+from blender_addon.protocol import (INTERNAL, INVALID_REQUEST, LIMIT_EXCEEDED, LOST, QUEUE_FULL, SHUTTING_DOWN,
                                     UNKNOWN_CLASS, UNKNOWN_JOB, Accepted, Body, Cancel, Cancelled, ErrorReply,
                                     GenerateRequest, Hello, Limits, Message, Ping, Pong, ProtocolError, ServerInfo,
-                                    DEFAULT_PORT, decode, encode, is_ipv6_literal, reply, tcp_address)
+                                    DEFAULT_PORT, decode, encode, is_ipv6_literal, reply, show, tcp_address)
 from server import __version__
-from server.jobs import Job, JobQueue, QueueClosed
-from server.worker import CLIENT_GONE_MESSAGE, OUTBOX, Worker
+from server.jobs import Job, JobQueue, QueueClosed, QueueFull
+from server.log_limit import RateLimitedLog
+from server.worker import CLIENT_GONE_MESSAGE, OUTBOX, OUTBOX_HWM, Worker
 
 log = logging.getLogger(__name__)
 
 
 SHUTDOWN_FLUSH_S = 2.0  # on stop, how long undelivered terminal replies are still retried
+MAX_REQUEST_BYTES = 1024 * 1024  # requests are small JSON; a larger message drops its sender's connection
+RECEIVE_HWM = 100  # messages buffered per client before the I/O thread reads them
+SEND_HWM = 100  # messages waiting in one client's send pipe; beyond it: EAGAIN (see _deliver)
+COMPUTE_RESTART_WINDOW_S = 60.0
 
 
 class ServerError(Exception):
@@ -60,7 +78,10 @@ class ServerConfig:
     """host/port: where to bind (port 0 picks a free one; IPv6 literals work, brackets optional).
     curve_dir: CurveZMQ keys (see server.keys), required for any non-loopback host.
     undelivered_grace_s: how long a terminal reply that cannot be sent is retried (a client
-    reconnecting with the same routing id within it still gets it)."""
+    reconnecting with the same routing id within it still gets it).
+    max_compute_restarts: compute-thread deaths tolerated per minute (each is restarted); one more
+    makes the server give up (`VoxelServer.fatal`; `serve` exits 3).
+    test_fault: test only (server.worker.FAULTS), None in any real use: inject a failure."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -70,6 +91,8 @@ class ServerConfig:
     curve_dir: Path | None = None
     warmup_steps: int = 2
     undelivered_grace_s: float = 30.0
+    max_compute_restarts: int = 3
+    test_fault: str | None = None
 
     def __post_init__(self):
         if not is_loopback(self.host) and self.curve_dir is None:
@@ -112,9 +135,19 @@ class VoxelServer:
         self._stop = threading.Event()
         self._io: threading.Thread | None = None
         self._owed: dict[bytes, set[str]] = {}  # client -> ids of its jobs still owed a terminal reply
-        self._undelivered: deque[_Undelivered] = deque()
-        self.worker = Worker(self.context, generator, self.queue, max_message_bytes=limits.max_message_bytes,
-                             progress_interval_s=config.progress_interval_s)
+        self._undelivered: dict[bytes, deque[_Undelivered]] = {}  # per client, in send order
+        self._drops = RateLimitedLog(log)
+        self._compute_deaths: deque[float] = deque()
+        self.fatal: str | None = None  # why the server gave up (compute thread keeps dying); serve exits
+        self.worker = self._new_worker(config.test_fault)
+
+    def _new_worker(self, fault: str | None = None) -> Worker:
+        return Worker(self.context, self.generator, self.queue, max_message_bytes=self.info.limits.max_message_bytes,
+                      progress_interval_s=self.config.progress_interval_s, fault=fault)
+
+    @property
+    def compute_alive(self) -> bool:
+        return self.worker.is_alive() and self.fatal is None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> str:
@@ -124,6 +157,7 @@ class VoxelServer:
             self.context.destroy(linger=0)
             raise ServerError(f"cannot listen on {self.config.host}:{self.config.port}: {e}") from e
         self._outbox = self.context.socket(zmq.PULL)
+        self._outbox.rcvhwm = OUTBOX_HWM
         self._outbox.bind(OUTBOX)
         self.generator.generate([0], [0], steps=self.config.warmup_steps, sampler="ddim", guidance_scale=1.0)
         self.worker.start()
@@ -144,8 +178,9 @@ class VoxelServer:
         sock.linger = 0
         sock.router_mandatory = 1
         sock.router_handover = 1  # a reconnecting client (same routing id) takes over its jobs
-        sock.setsockopt(zmq.MAXMSGSIZE, self.config.limits.max_message_bytes)
-        sock.heartbeat_ivl, sock.heartbeat_timeout = 2000, 6000  # notice silently vanished peers
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
+        sock.sndhwm, sock.rcvhwm = SEND_HWM, RECEIVE_HWM
+        sock.heartbeat_ivl, sock.heartbeat_timeout = 1000, 3000  # notice silently vanished peers
         if self.config.curve_dir is not None:
             from server.keys import configure_server_curve
 
@@ -164,16 +199,21 @@ class VoxelServer:
         closing, flush_until = False, 0.0
         try:
             while True:
-                if self._stop.is_set() and not closing:
+                if (self._stop.is_set() or self.fatal) and not closing:
                     closing, flush_until = True, time.monotonic() + SHUTDOWN_FLUSH_S
+                    why = self.fatal or "the server is shutting down; restart it and try again"
                     for job in self.queue.close():
                         if job.finish():
-                            self._send(job.client, reply(job.job_id, ErrorReply(
-                                SHUTTING_DOWN, "the server is shutting down; restart it and try again")))
+                            self._send(job.client, reply(job.job_id, ErrorReply(SHUTTING_DOWN, why)))
+                if not closing:
+                    self._supervise_compute()
                 self._retry_undelivered()
                 events = dict(poller.poll(50))
-                if self._outbox in events:
-                    self._forward(self._outbox.recv_multipart(copy=False))
+                for _ in range(OUTBOX_HWM if self._outbox in events else 0):  # drain what the compute side sent
+                    try:
+                        self._forward(self._outbox.recv_multipart(flags=zmq.NOBLOCK, copy=False))
+                    except zmq.Again:
+                        break
                 if self._router in events:
                     frames = self._router.recv_multipart(copy=False)
                     try:
@@ -187,51 +227,93 @@ class VoxelServer:
             self._router.close()
             self._outbox.close()
 
+    def _supervise_compute(self) -> None:
+        """If the compute thread died: answer the jobs it held, then restart it, or give up (`fatal`)
+        after more than max_compute_restarts deaths within a minute."""
+        if self.worker.is_alive() or not self.worker.failure:
+            return
+        failure = self.worker.failure
+        held = [j for j in self.worker.held if j.finish()] + self.queue.release_running()
+        now = time.monotonic()
+        self._compute_deaths.append(now)
+        while now - self._compute_deaths[0] > COMPUTE_RESTART_WINDOW_S:
+            self._compute_deaths.popleft()
+        give_up = len(self._compute_deaths) > self.config.max_compute_restarts
+        after = "the server is exiting" if give_up else "it was restarted"
+        for job in held:
+            self._send(job.client, reply(job.job_id, ErrorReply(INTERNAL, (
+                f"the server's compute thread failed while running this job ({failure}); {after}: "
+                "submit the job again, and see the server log"))))
+        if give_up:
+            self.fatal = (f"the compute thread failed {len(self._compute_deaths)} times within "
+                          f"{COMPUTE_RESTART_WINDOW_S:.0f} s, last: {failure}")
+            log.critical("giving up: %s", self.fatal)
+            return
+        log.error("the compute thread died (%s); failed %d job(s) it held; restarting it", failure, len(held))
+        self.worker = self._new_worker()
+        self.worker.start()
+
     def _forward(self, frames: list[zmq.Frame]) -> None:
         """A compute-thread message: [client, terminal job id or b"", *message frames]."""
         job_id = frames[1].bytes.decode()
         self._deliver(frames[0].bytes, frames[2:], job_id or None)
 
     def _send(self, client: bytes, msg: Message) -> None:
-        self._deliver(client, encode(msg), msg.parent_id if msg.is_terminal else None)
+        """Send a message; a job's terminal reply is kept and retried if it cannot go out now."""
+        owed = msg.is_terminal and msg.parent_id in self._owed.get(client, ())
+        self._deliver(client, encode(msg), msg.parent_id if owed else None)
 
     def _route(self, client: bytes, frames: list) -> None:
         """One send attempt (raises zmq.ZMQError); the single place that writes to the ROUTER."""
         self._router.send_multipart([client, *frames], flags=zmq.NOBLOCK, copy=False)
 
     def _deliver(self, client: bytes, frames: list, terminal_job: str | None) -> None:
-        """Send to a client. A terminal reply that cannot go out now is kept and retried."""
+        """Send to a client. A job's terminal reply that cannot go out now (or must wait behind an
+        earlier one) is kept, retried, and pauses the client's queued jobs until it is delivered."""
+        backlog = self._undelivered.get(client)
+        if backlog and terminal_job is not None:  # keep this client's terminal replies in order
+            self._keep(client, terminal_job, frames)
+            return
         try:
             self._route(client, frames)
         except zmq.ZMQError as e:
             if e.errno == zmq.EHOSTUNREACH:
                 self._client_gone(client)
             if terminal_job is None:
-                log.debug("dropped a progress message to %s: %s", client.hex(), e)
+                log.debug("dropped a message to %s: %s", client.hex(), e)
                 return
             log.info("reply for job %s to %s not delivered (%s); retrying for %.0f s", terminal_job, client.hex(),
                      e, self.config.undelivered_grace_s)
-            frames = [f.bytes if isinstance(f, zmq.Frame) else bytes(f) for f in frames]
-            self._undelivered.append(_Undelivered(client, terminal_job, frames,
-                                                  time.monotonic() + self.config.undelivered_grace_s))
+            self._keep(client, terminal_job, frames)
             return
         if terminal_job is not None:
             self._discharge(client, terminal_job)
 
+    def _keep(self, client: bytes, job_id: str, frames: list) -> None:
+        frames = [f.bytes if isinstance(f, zmq.Frame) else bytes(f) for f in frames]
+        if client not in self._undelivered:
+            self._undelivered[client] = deque()
+            self.queue.pause(client, True)
+        self._undelivered[client].append(
+            _Undelivered(client, job_id, frames, time.monotonic() + self.config.undelivered_grace_s))
+
     def _retry_undelivered(self) -> None:
-        for _ in range(len(self._undelivered)):
-            item = self._undelivered.popleft()
-            try:
-                self._route(item.client, item.frames)
-            except zmq.ZMQError as e:
-                if time.monotonic() < item.deadline:
-                    self._undelivered.append(item)
-                else:
+        for client in list(self._undelivered):
+            backlog = self._undelivered[client]
+            while backlog:
+                item = backlog[0]
+                try:
+                    self._route(client, item.frames)
+                except zmq.ZMQError as e:
+                    if time.monotonic() < item.deadline:
+                        break
                     log.warning("gave up on the reply for job %s to %s after %.0f s: %s", item.job_id,
-                                item.client.hex(), self.config.undelivered_grace_s, e)
-                    self._discharge(item.client, item.job_id)
-                continue
-            self._discharge(item.client, item.job_id)
+                                client.hex(), self.config.undelivered_grace_s, e)
+                backlog.popleft()
+                self._discharge(client, item.job_id)
+            if not backlog:
+                del self._undelivered[client]
+                self.queue.pause(client, False)
 
     def _discharge(self, client: bytes, job_id: str) -> None:
         owed = self._owed.get(client)
@@ -250,9 +332,13 @@ class VoxelServer:
 
     def _handle(self, client: bytes, frames: list[zmq.Frame]) -> None:
         try:
-            msg = decode(frames, self.config.limits.max_message_bytes)
+            msg = decode(frames, MAX_REQUEST_BYTES)
         except ProtocolError as e:
-            self._send(client, reply(e.parent_id, ErrorReply(e.code, e.message)))
+            if e.parent_id is None:  # nothing to answer to: no client could match the reply
+                self._drops.warning("dropped a message from %s without a readable id: %s", client.hex(),
+                                    f"{e.code}: {e.message}")
+            else:
+                self._send(client, reply(e.parent_id, ErrorReply(e.code, e.message)))
             return
         handler = {Hello: self._on_hello, Ping: self._on_ping, GenerateRequest: self._on_generate,
                    Cancel: self._on_cancel}.get(type(msg.body))
@@ -269,11 +355,18 @@ class VoxelServer:
 
     def _on_ping(self, client: bytes, msg: Message) -> Body:
         return Pong(instance_id=self.info.instance_id, queued=len(self.queue),
-                    jobs=tuple(sorted(self._owed.get(client, ()))))
+                    jobs=tuple(sorted(self._owed.get(client, ()))), compute=self.compute_alive)
 
     def _on_generate(self, client: bytes, msg: Message) -> Body | None:
         req: GenerateRequest = msg.body
         lim, info = self.info.limits, self.info
+        if not self.compute_alive:
+            return ErrorReply(INTERNAL, "the server's compute thread is not running; restart the server")
+        if msg.msg_id in self._owed.get(client, ()):  # not that job's terminal reply: sent as a plain one
+            self._deliver(client, encode(reply(msg.msg_id, ErrorReply(
+                INVALID_REQUEST, "a job with this msg_id is already pending: give each generate message its own id"))),
+                None)
+            return None
         if req.count > lim.max_count or req.steps > lim.max_steps:
             return ErrorReply(LIMIT_EXCEEDED, f"this server allows at most {lim.max_count} objects and "
                               f"{lim.max_steps} steps per request; got count={req.count}, steps={req.steps}")
@@ -285,27 +378,33 @@ class VoxelServer:
         label = req.class_label
         if isinstance(label, str):
             if label not in names:
-                return ErrorReply(UNKNOWN_CLASS, f"this model has no class {label!r}; it knows: {', '.join(names)}")
+                return ErrorReply(UNKNOWN_CLASS, f"this model has no class {show(label)}; it knows: {', '.join(names)}")
             label = names.index(label)
         elif label >= len(names):
             return ErrorReply(UNKNOWN_CLASS, f"class index {label} is out of range: this model has "
                               f"{len(names)} classes ({', '.join(names)})")
         job = Job(client=client, job_id=msg.msg_id, request=req, label=label, class_name=names[label])
         try:
-            ahead = self.queue.submit(job)
+            admitted = self.queue.submit(job)
         except QueueClosed:
             return ErrorReply(SHUTTING_DOWN, "the server is shutting down; restart it and try again")
-        if ahead is None:
-            return ErrorReply(QUEUE_FULL, f"the server already has {lim.max_queue} queued jobs; "
-                              "wait for some to finish or cancel them, then retry")
+        except QueueFull as full:
+            return ErrorReply(QUEUE_FULL, f"this client already has {full.share} queued jobs, its fair share of "
+                              f"this server's {lim.max_queue} queue slots while others are queueing too; wait "
+                              "for some to finish or cancel them, then retry")
+        if admitted.evicted is not None:
+            gone = admitted.evicted
+            self._send(gone.client, reply(gone.job_id, ErrorReply(QUEUE_FULL, (
+                "this queued job was dropped to make room for another client's: this client held more "
+                "than its fair share of the queue; submit it again later"))))
         self._owed.setdefault(client, set()).add(job.job_id)
-        self._send(client, reply(msg.msg_id, Accepted(queue_position=ahead)))
+        self._send(client, reply(msg.msg_id, Accepted(queue_position=admitted.ahead)))
         return None
 
     def _on_cancel(self, client: bytes, msg: Message) -> Body | None:
         state = self.queue.cancel(client, msg.body.job_id)
         if state is None:
-            return ErrorReply(UNKNOWN_JOB, f"no queued or running job {msg.body.job_id!r} from this client "
+            return ErrorReply(UNKNOWN_JOB, f"no queued or running job {show(msg.body.job_id)} from this client "
                               "(it may have finished already)")
         if state == "dropped":  # a running job is answered by the compute thread at its next step
             self._send(client, reply(msg.body.job_id, Cancelled()))

@@ -1,14 +1,22 @@
-"""Jobs and the thread-safe job queue shared by the socket thread and the compute thread.
+"""Jobs and the thread-safe, fair job queue shared by the socket thread and the compute thread.
 
-A job is one validated `generate` request from one client. The queue hands the compute thread a
-batch: the oldest job plus every queued job with the same batch key (steps, sampler, eta, guidance)
-while the batch stays within `max_batch` samples. Every job ends exactly once (`Job.finish`), which
-is what guarantees exactly one terminal message per request.
+A job is one validated `generate` request from one client. Every job ends exactly once
+(`Job.finish`), which is what guarantees exactly one terminal message per request.
+
+Fairness: each client (routing id) has its own FIFO. A client may hold at most its fair share of the
+`max_queue` slots: `max_queue // n`, n being the number of clients with queued or running jobs,
+itself included. When the queue is full and a client below its share submits, the newest queued job
+of the client furthest over its share is evicted (the caller answers it `queue_full`), so one greedy
+or stalled client can never lock the others out, and the queue never holds more than `max_queue`
+jobs. The compute thread takes batches round-robin: the head job comes from the client served
+longest ago, and compatible jobs (same steps, sampler, eta, guidance) are added one per client in
+turn until the batch holds `max_batch` samples, so batching still fills the model. A client can be
+paused (its replies are not being read): its jobs stay queued but are not started.
 """
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from blender_addon.protocol import GenerateRequest
@@ -47,61 +55,142 @@ class QueueClosed(Exception):
     """The server is shutting down."""
 
 
+class QueueFull(Exception):
+    """The job was not queued: `share` is the submitting client's fair share at that moment."""
+
+    def __init__(self, share: int):
+        super().__init__(share)
+        self.share = share
+
+
+@dataclass(frozen=True)
+class Admitted:
+    """A queued job: `ahead` jobs are queued or running before it; `evicted` is another client's job
+    that made room for it (already finished: the caller answers it `queue_full`)."""
+
+    ahead: int
+    evicted: Job | None = None
+
+
 class JobQueue:
-    """FIFO of queued jobs plus the set of running ones."""
+    """Per-client FIFOs of queued jobs (rotation order: least recently served first) plus the running set."""
 
     def __init__(self, max_queue: int, max_batch: int):
         self.max_queue = max_queue
         self.max_batch = max_batch
-        self._queued: deque[Job] = deque()
+        self._queued: OrderedDict[bytes, deque[Job]] = OrderedDict()
         self._running: dict[tuple[bytes, str], Job] = {}
+        self._paused: set[bytes] = set()
         self._closed = False
         self._cond = threading.Condition()
 
-    def submit(self, job: Job) -> int | None:
-        """Queue a job; returns how many jobs are ahead of it, or None when the queue is full."""
+    # ------------------------------------------------------------------ admission (socket thread)
+    def _count(self) -> int:
+        return sum(len(q) for q in self._queued.values())
+
+    def share(self, client: bytes) -> int:
+        """The client's fair share of the queue right now (at least 1)."""
+        with self._cond:
+            return self._share(client)
+
+    def _share(self, client: bytes) -> int:
+        active = set(self._queued) | {c for c, _ in self._running} | {client}
+        return max(1, self.max_queue // len(active))
+
+    def submit(self, job: Job) -> Admitted:
+        """Queue a job. Raises QueueFull (client at its share, or no room) or QueueClosed."""
         with self._cond:
             if self._closed:
                 raise QueueClosed
-            if len(self._queued) >= self.max_queue:
-                return None
-            ahead = len(self._queued) + len(self._running)
-            self._queued.append(job)
+            share = self._share(job.client)
+            mine = self._queued.get(job.client, ())
+            if len(mine) >= share:
+                raise QueueFull(share)
+            evicted = None
+            if self._count() >= self.max_queue:
+                evicted = self._evict(share)
+                if evicted is None:
+                    raise QueueFull(share)
+            ahead = self._count() + len(self._running)
+            self._queued.setdefault(job.client, deque()).append(job)
             self._cond.notify()
-            return ahead
+            return Admitted(ahead, evicted)
 
+    def _evict(self, share: int) -> Job | None:
+        """Remove and finish the newest queued job of the client furthest over `share`."""
+        client, jobs = max(self._queued.items(), key=lambda item: len(item[1]))
+        if len(jobs) <= share:
+            return None
+        job = jobs.pop()
+        if not jobs:
+            del self._queued[client]
+        return job if job.finish() else None
+
+    # ------------------------------------------------------------------ batches (compute thread)
     def next_batch(self, timeout: float) -> list[Job]:
         """Block up to `timeout` s for work; returns compatible jobs (now running), or [] if none.
         Raises QueueClosed once the queue is closed."""
         with self._cond:
-            ready = self._cond.wait_for(lambda: self._queued or self._closed, timeout)
+            ready = self._cond.wait_for(lambda: self._runnable() or self._closed, timeout)
             if self._closed:
                 raise QueueClosed
             if not ready:
                 return []
-            first = self._queued.popleft()
-            batch, total = [first], first.request.count
-            for job in list(self._queued):
-                if job.request.batch_key == first.request.batch_key and total + job.request.count <= self.max_batch:
-                    self._queued.remove(job)
-                    batch.append(job)
-                    total += job.request.count
+            clients = self._runnable()
+            first = self._queued[clients[0]].popleft()
+            batch, total, key = [first], first.request.count, first.request.batch_key
+            order = clients[1:] + clients[:1]  # the others first, then the head's client again
+            added = True
+            while added:  # one compatible job per client per round
+                added = False
+                for client in order:
+                    job = next((j for j in self._queued.get(client, ()) if j.request.batch_key == key), None)
+                    if job is not None and total + job.request.count <= self.max_batch:
+                        self._queued[client].remove(job)
+                        batch.append(job)
+                        total += job.request.count
+                        added = True
+            for client in {j.client for j in batch}:
+                if not self._queued[client]:
+                    del self._queued[client]
+                else:
+                    self._queued.move_to_end(client)  # served: to the back of the rotation
             self._running.update((j.key, j) for j in batch)
             return batch
+
+    def _runnable(self) -> list[bytes]:
+        return [c for c, jobs in self._queued.items() if jobs and c not in self._paused]
 
     def done(self, batch: list[Job]) -> None:
         with self._cond:
             for job in batch:
                 self._running.pop(job.key, None)
 
+    def release_running(self) -> list[Job]:
+        """Forget every running job (their compute thread died); returns those not yet finished,
+        now finished (the caller answers them)."""
+        with self._cond:
+            running, self._running = list(self._running.values()), {}
+            return [j for j in running if j.finish()]
+
+    # ------------------------------------------------------------------ control (socket thread)
+    def pause(self, client: bytes, paused: bool) -> None:
+        """Hold back (or release) a client's queued jobs: its replies are not being read."""
+        with self._cond:
+            if paused:
+                self._paused.add(client)
+            else:
+                self._paused.discard(client)
+                self._cond.notify()
+
     def cancel(self, client: bytes, job_id: str) -> str | None:
         """Cancel a job: "dropped" if it was queued (removed and finished: the caller sends
         `cancelled`), "flagged" if running (the compute thread stops it at its next step and answers),
         None if unknown or already over."""
         with self._cond:
-            for job in self._queued:
-                if job.key == (client, job_id):
-                    self._queued.remove(job)
+            for job in self._queued.get(client, ()):
+                if job.job_id == job_id:
+                    self._remove(job)
                     job.stop_reason = STOP_CANCEL
                     return "dropped" if job.finish() else None
             job = self._running.get((client, job_id))
@@ -110,14 +199,19 @@ class JobQueue:
             job.stop_reason = job.stop_reason or STOP_CANCEL
             return "flagged"
 
+    def _remove(self, job: Job) -> None:
+        jobs = self._queued[job.client]
+        jobs.remove(job)
+        if not jobs:
+            del self._queued[job.client]
+
     def drop_client(self, client: bytes) -> list[Job]:
         """Stop every job of a client that has gone away: running ones are flagged (the compute thread
         answers them at its next step); queued ones are removed, finished and returned (the caller
         answers them)."""
         with self._cond:
-            gone = [j for j in self._queued if j.client == client]
-            for job in gone:
-                self._queued.remove(job)
+            gone = list(self._queued.pop(client, ()))
+            self._paused.discard(client)
             for job in self._running.values():
                 if job.client == client:
                     job.stop_reason = job.stop_reason or STOP_CLIENT_GONE
@@ -127,12 +221,17 @@ class JobQueue:
         """Stop accepting work: flag running jobs, return the queued ones (the caller answers them)."""
         with self._cond:
             self._closed = True
-            queued, self._queued = list(self._queued), deque()
+            queued = [j for jobs in self._queued.values() for j in jobs]
+            self._queued.clear()
             for job in self._running.values():
                 job.stop_reason = job.stop_reason or STOP_SHUTDOWN
             self._cond.notify_all()
             return queued
 
+    def queued_by(self, client: bytes) -> int:
+        with self._cond:
+            return len(self._queued.get(client, ()))
+
     def __len__(self) -> int:
         with self._cond:
-            return len(self._queued) + len(self._running)
+            return self._count() + len(self._running)

@@ -5,7 +5,12 @@ for a non-terminal message), *frames] through an inproc PUSH socket to the socke
 tracks which jobs still owe their client a terminal reply. Between steps it checks each job's stop
 flag, so a cancel lands at the next step, and it sends (throttled) progress. A failure while
 turning one job's voxels into its result fails that job only; a failure of the shared denoising
-loop fails the whole batch.
+loop fails the whole batch. Should the thread itself die (a failure outside those handlers, or in
+one of them), it records why in `failure`; the socket thread notices, fails the jobs it held and
+restarts it or shuts the server down (server.app).
+
+Test-only fault injection (off unless asked for): `fault=FAULT_COMPUTE_THREAD` makes the thread die
+at the first denoising step it runs, once, as an unexpected error escaping every handler would.
 """
 from __future__ import annotations
 
@@ -25,6 +30,15 @@ from server.results import build_result, preview, result_nbytes
 
 log = logging.getLogger(__name__)
 OUTBOX = "inproc://voxd-outbox"
+OUTBOX_HWM = 100  # messages the compute thread may be ahead of the socket thread (it then waits)
+
+
+FAULT_COMPUTE_THREAD = "compute-thread"
+FAULTS = (FAULT_COMPUTE_THREAD,)
+
+
+class InjectedFault(BaseException):
+    """Test-only: kills the compute thread (a BaseException, so no per-job handler catches it)."""
 
 
 CLIENT_GONE_MESSAGE = ("the server lost the connection to this client mid-job and dropped the job; "
@@ -39,8 +53,13 @@ class Worker(threading.Thread):
     """
 
     def __init__(self, context: zmq.Context, generator: Any, queue: JobQueue, *, max_message_bytes: int,
-                 progress_interval_s: float):
+                 progress_interval_s: float, fault: str | None = None):
         super().__init__(name="voxd-compute", daemon=True)
+        if fault is not None and fault not in FAULTS:
+            raise ValueError(f"unknown test fault {fault!r}; known: {', '.join(FAULTS)}")
+        self.fault = fault
+        self.failure: str | None = None  # why the thread died, if it did
+        self.held: list[Job] = []  # the batch being run (the socket thread fails these if the thread dies)
         self.context = context
         self.generator = generator
         self.queue = queue
@@ -54,23 +73,32 @@ class Worker(threading.Thread):
     def run(self) -> None:
         self._push = self.context.socket(zmq.PUSH)
         self._push.linger = 1000
+        self._push.sndhwm = OUTBOX_HWM
         self._push.connect(OUTBOX)
         try:
-            while True:
-                try:
-                    batch = self.queue.next_batch(timeout=0.2)
-                except QueueClosed:
-                    return
-                if batch:
-                    try:
-                        self._run_batch(batch)
-                    except Exception as e:  # a bug here must neither kill this thread nor leave jobs waiting
-                        log.exception("batch failed")
-                        for j in batch:
-                            if j.finish():
-                                self._send(j, ErrorReply(INTERNAL, f"the server failed: {e!r}; see its log"))
+            self._loop()
+        except BaseException as e:  # noqa: BLE001 - recorded for the socket thread, which fails the held jobs
+            self.failure = f"{type(e).__name__}: {e}"
+            log.critical("the compute thread died", exc_info=not isinstance(e, InjectedFault))
         finally:
             self._push.close()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                batch = self.queue.next_batch(timeout=0.2)
+            except QueueClosed:
+                return
+            if batch:
+                self.held = batch
+                try:
+                    self._run_batch(batch)
+                except Exception as e:  # a bug here must neither kill this thread nor leave jobs waiting
+                    log.exception("batch failed")
+                    for j in batch:
+                        if j.finish():
+                            self._send(j, ErrorReply(INTERNAL, f"the server failed: {e!r}; see its log"))
+                self.held = []
 
     def _send(self, job: Job, body: Body) -> None:
         self._push_frames(job, body.TYPE in TERMINAL_TYPES, encode(reply(job.job_id, body)))
@@ -118,6 +146,9 @@ class Worker(threading.Thread):
                                                         eta=req.eta, guidance_scale=req.guidance)
             with contextlib.closing(steps):
                 for step in steps:
+                    if self.fault == FAULT_COMPUTE_THREAD:
+                        self.fault = None
+                        raise InjectedFault("test fault: the compute thread dies mid-job (--test-fault)")
                     self.steps_run += 1
                     live = [j for j in live if not self._settled(j)]
                     if not live:

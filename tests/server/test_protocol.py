@@ -116,31 +116,93 @@ def test_nan_is_not_json():
     assert e.value.code == p.BAD_CONTENT
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-                           lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids,
-                                                                                     max_size=4), max_leaves=12)
-keys = st.sampled_from(["msg_id", "type", "parent_id", "version", "time", "arrays", "name", "dtype", "shape",
-                        "step", "total", "seeds", "class_label", "mesh_color_domains", "limits"])
+# Arbitrary JSON, not just well-typed values: any text (lone surrogates included, which JSON allows as
+# "\\ud800" escapes), integers far outside 64 bits, floats, and nesting, in every field of every type.
+any_text = st.text(st.characters(codec=None, categories=None, exclude_categories=()), max_size=8)
+json_scalars = (st.none() | st.booleans() | st.integers() | st.integers(-10**400, 10**400) | st.just(10**400)
+                | st.floats(allow_nan=False) | any_text | st.sampled_from(["\ud800x", "\udfff", "x" * 300]))
+json_values = st.recursive(json_scalars, lambda kids: st.lists(kids, max_size=4)
+                           | st.dictionaries(any_text, kids, max_size=4), max_leaves=12)
+deep = st.integers(1, 3000).map(lambda depth: json.loads("[" * depth + "]" * depth) if depth < 900 else None)
+field_names = sorted({name for body in p.BODY_TYPES.values() for name in getattr(body, "__dataclass_fields__", {})}
+                     | {"limits", "protocol_version", "mesh_color_domains", "jobs", "compute", "job_id", "client"})
 headers = st.fixed_dictionaries({
-    "msg_id": st.one_of(st.just("m"), json_values), "type": st.sampled_from(sorted(p.BODY_TYPES)) | st.text(max_size=5),
+    "msg_id": st.one_of(st.just("m"), json_values), "type": st.sampled_from(sorted(p.BODY_TYPES)) | json_values,
     "version": st.just(p.PROTOCOL_VERSION) | json_values, "time": st.just(1.0) | json_values,
     "parent_id": st.none() | json_values,
     "arrays": st.lists(st.fixed_dictionaries({"name": st.text(max_size=4) | json_values,
                                               "dtype": st.sampled_from(p.DTYPES) | json_values,
-                                              "shape": st.lists(st.integers(-2, 4), max_size=6) | json_values}),
+                                              "shape": st.lists(st.integers(-2, 2**32) | json_values, max_size=6)
+                                              | json_values}),
                        max_size=3) | json_values,
 }, optional={"extra": json_values})
+contents = st.dictionaries(st.sampled_from(field_names) | any_text, json_values | deep, max_size=8) | json_values
 
 
-@settings(max_examples=300, deadline=None)
-@given(header=headers, content=st.dictionaries(keys | st.text(max_size=6), json_values, max_size=6) | json_values,
-       buffers=st.lists(st.binary(max_size=40), max_size=4), pid=st.sampled_from([p.PROTOCOL_ID, b"VOXD/9", b"x"]))
+def _dumps_raw(value) -> bytes:
+    """JSON as a hostile peer may send it: Python's encoder escapes lone surrogates, so they survive."""
+    return json.dumps(value).encode()
+
+
+@settings(max_examples=600, deadline=None)
+@given(header=headers, content=contents, buffers=st.lists(st.binary(max_size=40), max_size=4),
+       pid=st.sampled_from([p.PROTOCOL_ID, b"VOXD/9", b"x"]))
 def test_decode_fuzz_only_raises_protocol_error(header, content, buffers, pid):
-    frames = [pid, json.dumps(header).encode(), json.dumps(content).encode(), *buffers]
+    frames = [pid, _dumps_raw(header), _dumps_raw(content), *buffers]
     try:
-        p.decode(frames)
-    except p.ProtocolError:
-        pass
+        msg = p.decode(frames)
+    except p.ProtocolError as e:
+        assert e.code in ERROR_CODES and e.message
+        json.dumps(e.message).encode("utf-8")  # the error can always be sent back
+        assert e.parent_id is None or p.is_id(e.parent_id)
+    else:
+        p.decode(p.encode(msg))  # whatever decodes can be encoded again (every string is valid Unicode)
+
+
+ERROR_CODES = {p.BAD_FRAMES, p.BAD_VERSION, p.BAD_HEADER, p.BAD_CONTENT, p.UNKNOWN_TYPE, p.TOO_LARGE,
+               p.INVALID_REQUEST}
+
+
+@pytest.mark.parametrize("header, content, arrays, code", [
+    ({"msg_id": "\ud800x"}, {}, [], p.BAD_HEADER),  # a lone surrogate can never be echoed as an id
+    ({"type": {}}, {}, [], p.UNKNOWN_TYPE),
+    ({"type": []}, {}, [], p.UNKNOWN_TYPE),
+    ({"time": 10**400}, {}, [], p.BAD_HEADER),
+    ({"version": ["1"]}, {}, [], p.BAD_VERSION),
+    ({"parent_id": "\udfff"}, {}, [], p.BAD_HEADER),
+    ({"type": "generate", "arrays": [{"name": "a", "dtype": "float16", "shape": [0, 2**31, 2**31]}]}, {}, [b""],
+     p.BAD_HEADER),
+    ({"type": "generate"}, {"class_label": "\ud800"}, [], p.INVALID_REQUEST),
+    ({"type": "generate"}, {"class_label": "x" * 1000}, [], p.INVALID_REQUEST),
+    ({"type": "generate"}, {"seed": 10**400}, [], p.INVALID_REQUEST),
+    ({"type": "generate"}, {"outputs": ["voxels", "\ud800"]}, [], p.INVALID_REQUEST),
+    ({"type": "cancel"}, {"job_id": "\ud800"}, [], p.INVALID_REQUEST),
+    ({"type": "cancel"}, {"job_id": {}}, [], p.INVALID_REQUEST),
+    ({"type": "hello"}, {"client": ["x"]}, [], p.INVALID_REQUEST),
+    ({"type": "error"}, {"code": "x", "message": "\ud800"}, [], p.INVALID_REQUEST),
+    ({"type": "pong"}, {"jobs": ["\ud800"]}, [], p.INVALID_REQUEST),
+    ({"type": "pong"}, {"compute": 1}, [], p.INVALID_REQUEST),
+])
+def test_hostile_fields_are_protocol_errors_with_the_id(header, content, arrays, code):
+    h = {"msg_id": "m1", "type": "ping", "parent_id": None, "version": p.PROTOCOL_VERSION, "time": 1.0,
+         "arrays": []} | header
+    with pytest.raises(p.ProtocolError) as e:
+        p.decode([p.PROTOCOL_ID, _dumps_raw(h), _dumps_raw(content), *arrays])
+    assert e.value.code == code and e.value.message
+    assert e.value.parent_id == (None if header.get("msg_id") else "m1")
+    assert len(e.value.message) < 1000  # long or deep values are shown shortened
+
+
+def test_deep_nesting_and_oversized_json_are_protocol_errors():
+    h = {"msg_id": "m1", "type": "generate", "parent_id": None, "version": p.PROTOCOL_VERSION, "time": 1.0,
+         "arrays": []}
+    for content in (b"[" * 100_000 + b"]" * 100_000, b'{"a": "' + b"x" * (p.MAX_CONTENT_BYTES + 1) + b'"}'):
+        with pytest.raises(p.ProtocolError) as e:
+            p.decode([p.PROTOCOL_ID, _dumps_raw(h), content])
+        assert e.value.code == p.BAD_CONTENT and e.value.parent_id == "m1"
+    with pytest.raises(p.ProtocolError) as e:  # a foreign version still names the message it refuses
+        p.decode([b"VOXD/2", _dumps_raw(h), b"{}"])
+    assert e.value.code == p.BAD_VERSION and e.value.parent_id == "m1"
 
 
 @settings(max_examples=200, deadline=None)
