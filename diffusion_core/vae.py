@@ -2,8 +2,10 @@
 
     16^3 x 4 (RGBA, model space [-1, 1])  --encode-->  4^3 x latent_channels  --decode-->  16^3 x 4
 
-The encoder is conv_in, then per level ``num_res_blocks`` residual blocks (GroupNorm -> SiLU -> Conv3d,
-twice, plus a skip) and a stride-2 Conv3d between levels (all three axes halve), then a head predicting
+With ``patch_size`` p > 1 the grid is first folded into p^3-voxel patches (space-to-depth: [C, R, R, R] ->
+[C p^3, R/p, R/p, R/p]) and the decoder's head unfolds them again, so every convolution runs at R/p: a 32^3
+grid costs what a 16^3 one does. The encoder is conv_in, then per level ``num_res_blocks`` residual blocks
+(GroupNorm -> SiLU -> Conv3d, twice, plus a skip) and a stride-2 Conv3d between levels (all three axes halve), then a head predicting
 the diagonal Gaussian posterior (mean, logvar). The decoder mirrors it with nearest-neighbour upsampling.
 It predicts, per voxel, an occupancy logit and RGB logits: ``decode`` turns them into model space with
 alpha = 2 * sigmoid(logit) - 1 (so ``(x + 1) / 2`` is the occupancy probability) and
@@ -28,18 +30,21 @@ class VAEConfig:
     num_res_blocks: int = 1
     latent_channels: int = 8
     norm_groups: int = 8
+    patch_size: int = 1  # space-to-depth fold before the first convolution (1: none)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
         if self.in_channels not in (1, 4):
             raise ValueError(f"in_channels must be 1 or 4, got {self.in_channels}")
+        if self.patch_size < 1:
+            raise ValueError(f"patch_size must be >= 1, got {self.patch_size}")
         for mult in self.channel_mults:
             if (self.base_channels * mult) % self.norm_groups:
                 raise ValueError(f"channel width {self.base_channels * mult} must be divisible by norm_groups")
 
     @property
     def downsample_factor(self) -> int:
-        return 2 ** (len(self.channel_mults) - 1)
+        return self.patch_size * 2 ** (len(self.channel_mults) - 1)
 
     def latent_resolution(self, resolution: int) -> int:
         """Latent grid size for a voxel grid of `resolution` (must divide evenly)."""
@@ -70,6 +75,39 @@ class _Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
+class SpaceToDepth(nn.Module):
+    """[B, C, R, R, R] -> [B, C p^3, R/p, R/p, R/p]: each p^3 block of voxels becomes one position's channels."""
+
+    def __init__(self, p: int) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.p
+        if p == 1:
+            return x
+        b, c, d, h, w = x.shape
+        x = x.reshape(b, c, d // p, p, h // p, p, w // p, p).permute(0, 1, 3, 5, 7, 2, 4, 6)
+        return x.reshape(b, c * p**3, d // p, h // p, w // p)
+
+
+class DepthToSpace(nn.Module):
+    """The inverse of :class:`SpaceToDepth`: [B, C p^3, r, r, r] -> [B, C, r p, r p, r p]."""
+
+    def __init__(self, p: int) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.p
+        if p == 1:
+            return x
+        b, cp, d, h, w = x.shape
+        c = cp // p**3
+        x = x.reshape(b, c, p, p, p, d, h, w).permute(0, 1, 5, 2, 6, 3, 7, 4)
+        return x.reshape(b, c, d * p, h * p, w * p)
+
+
 def _head(channels: int, out_ch: int, groups: int) -> nn.Sequential:
     return nn.Sequential(nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv3d(channels, out_ch, 3, padding=1))
 
@@ -83,7 +121,9 @@ class VoxelVAE(nn.Module):
         widths = [cfg.base_channels * m for m in cfg.channel_mults]
         g = cfg.norm_groups
 
-        enc: list[nn.Module] = [nn.Conv3d(cfg.in_channels, widths[0], 3, padding=1)]
+        folded = cfg.in_channels * cfg.patch_size**3
+        self.fold, self.unfold = SpaceToDepth(cfg.patch_size), DepthToSpace(cfg.patch_size)  # no weights
+        enc: list[nn.Module] = [nn.Conv3d(folded, widths[0], 3, padding=1)]
         ch = widths[0]
         for level, width in enumerate(widths):
             for _ in range(cfg.num_res_blocks):
@@ -102,17 +142,17 @@ class VoxelVAE(nn.Module):
                 ch = width
             if level > 0:
                 dec.append(_Upsample(ch))
-        dec.append(_head(ch, cfg.in_channels, g))
+        dec.append(_head(ch, folded, g))
         self.decoder = nn.Sequential(*dec)
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x [B, C, R, R, R] in [-1, 1] -> (mean, logvar), each [B, latent_channels, r, r, r] (r = R / factor)."""
-        mean, logvar = self.encoder(x).chunk(2, dim=1)
+        mean, logvar = self.encoder(self.fold(x)).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
     def decode_logits(self, z: Tensor) -> Tensor:
         """z [B, latent_channels, r, r, r] -> raw logits [B, C, R, R, R]: RGB logits first, occupancy logit last."""
-        return self.decoder(z)
+        return self.unfold(self.decoder(z))
 
     def decode(self, z: Tensor) -> Tensor:
         """z [B, latent_channels, r, r, r] -> x [B, C, R, R, R] in model space [-1, 1] (see module docstring)."""

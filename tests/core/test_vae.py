@@ -9,7 +9,7 @@ import torch
 from diffusion_core.checkpoint import load_checkpoint
 from diffusion_core.dataset import make_synthetic_dataset
 from diffusion_core.latent import encode_means, latent_stats
-from diffusion_core.vae import VAEConfig, VoxelVAE
+from diffusion_core.vae import DepthToSpace, SpaceToDepth, VAEConfig, VoxelVAE
 from diffusion_core.vae_train import VAELossConfig, VAEOptimConfig, VAETrainConfig, _lr, evaluate, main, vae_losses
 
 TINY_VAE = {"base_channels": 8, "channel_mults": [1, 2, 2], "num_res_blocks": 1, "latent_channels": 4,
@@ -35,6 +35,30 @@ def test_encode_decode_shapes_and_ranges(resolution, latent):
     assert vae.cfg.latent_resolution(resolution) == latent
     with pytest.raises(ValueError, match="divisible"):
         vae.cfg.latent_resolution(18)
+
+
+def test_space_to_depth_folds_each_block_into_channels_and_depth_to_space_undoes_it():
+    x = torch.arange(2 * 4 * 8**3, dtype=torch.float32).reshape(2, 4, 8, 8, 8)
+    folded = SpaceToDepth(2)(x)
+    assert folded.shape == (2, 32, 4, 4, 4)
+    # channel c * 8 + (i * 4 + j * 2 + k) holds voxel (2 d + i, 2 h + j, 2 w + k) of channel c
+    assert torch.equal(folded[:, 3 * 8 + 5], x[:, 3, 1::2, 0::2, 1::2])
+    assert torch.equal(DepthToSpace(2)(folded), x)
+
+
+def test_a_patched_vae_downsamples_by_patch_times_levels_and_old_configs_mean_patch_1():
+    cfg = VAEConfig(**{**TINY_VAE, "channel_mults": [1, 2], "patch_size": 2})
+    assert cfg.downsample_factor == 4
+    vae = VoxelVAE(cfg)
+    x = torch.rand(1, 4, 32, 32, 32) * 2 - 1
+    mean, _ = vae.encode(x)
+    assert mean.shape == (1, 4, 8, 8, 8) and vae.decode(mean).shape == x.shape
+    # the fold has no weights: an unpatched model's state_dict keys are what they were before patch_size existed
+    plain = VoxelVAE(VAEConfig(**TINY_VAE))
+    assert VAEConfig(**TINY_VAE).patch_size == 1
+    assert next(iter(plain.state_dict())) == "encoder.0.weight"
+    with pytest.raises(ValueError, match="patch_size"):
+        VAEConfig(**{**TINY_VAE, "patch_size": 0})
 
 
 def test_decoded_rgb_is_zero_where_empty():
