@@ -23,6 +23,7 @@ import bpy
 import numpy as np
 
 from . import scene_build
+from .client import DEFAULT_TIMEOUT_S
 from .generation import GenerationParams, MeshStyle, Sampler
 from .jobs import GenerationError, ServerAddress, check_server, generate_many
 from .layout import footprint_radius, grid_positions, scatter_positions
@@ -32,7 +33,7 @@ from .protocol import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_PORT, 
 __all__ = ["GenerationError", "server_info", "generate_objects", "populate_grid", "scatter_on_plane", "save_blend"]
 
 
-def server_info(host: str = "127.0.0.1", port: int = DEFAULT_PORT, timeout_s: float = 3.0) -> ServerInfo:
+def server_info(host: str = "127.0.0.1", port: int = DEFAULT_PORT, timeout_s: float = DEFAULT_TIMEOUT_S) -> ServerInfo:
     """What the server runs (model name, class names, resolution). Raises GenerationError."""
     status = check_server(ServerAddress(host, port, timeout_s))
     if not status.connected:
@@ -45,7 +46,7 @@ def generate_objects(
     *,
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
-    timeout_s: float = 3.0,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
     style: MeshStyle = "smooth",
     size: float = 1.0,
     steps: int = DEFAULT_STEPS,

@@ -6,13 +6,20 @@
             print(p.step, "/", p.total)
         result = job.result()          # GenerateResult, or raises JobFailed / JobCancelled
 
-Timeouts everywhere ("Lazy Pirate"): a request unanswered for `timeout_s` closes and reopens the
-DEALER socket (LINGER 0, same routing id so running jobs survive) and retries, `retries` times,
-then raises ServerUnavailable. While waiting for a job, `timeout_s` of silence triggers such a ping,
-so a dead server surfaces as ServerUnavailable within about (retries + 2) * timeout_s, never a hang.
-Each pong lists the jobs the server still owes this client a reply; a pending job it does not list
-(dropped while the connection was down, reply lost) fails with JobFailed code `lost` at that ping,
-so a live server that forgot a job cannot leave it waiting forever either.
+Timeouts everywhere: `timeout_s` (default 2 s) is the longest this client waits on the server.
+- A request (hello, ping) is answered within it or raises ServerUnavailable ("Lazy Pirate": the
+  time is split into `retries` + 1 tries; each unanswered try closes and reopens the DEALER socket,
+  LINGER 0, same routing id so running jobs survive, and resends). No server: ServerUnavailable
+  after timeout_s.
+- While jobs are pending ("Paranoid Pirate" heartbeats): after `heartbeat_s` (timeout_s / 4, at most
+  0.5 s) without a message from the server the client sends a ping, so a live server is heard from
+  several times a second even when one denoising step takes far longer; a server silent for
+  timeout_s (killed, hung, network gone) raises ServerUnavailable, within timeout_s + 0.1 s.
+- Each pong says whether the server's compute thread runs (protocol 1.2): a server that answers
+  but cannot run jobs raises ServerUnavailable like a dead one. It lists the jobs the server still
+  owes this client a reply; a job pending when the ping was sent that it does not list (dropped
+  while the connection was down, reply lost) fails with JobFailed code `lost`, so a live server
+  that forgot a job cannot leave it waiting forever either.
 
 Threads: one client may be shared (a lock guards the socket), but use either `poll()` (drains every
 job's events; the add-on's worker thread) or the per-job iterators, not both at once.
@@ -37,7 +44,7 @@ class ClientError(Exception):
 
 
 class ServerUnavailable(ClientError):
-    """No (working) server answered in time."""
+    """No (working) server answered in time, or its compute thread is down."""
 
 
 class IncompatibleServer(ClientError):
@@ -57,6 +64,10 @@ class JobCancelled(ClientError):
 
 
 SERVER_RESTARTED = "server_restarted"
+DEFAULT_TIMEOUT_S = 2.0
+"""How long a client waits on a silent or absent server before giving up (the bound in README
+"Failure behaviour"): 2 s, so that detection stays within 3 s with the polling granularity on top."""
+MAX_HEARTBEAT_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -146,20 +157,25 @@ class Job:
 
 
 class VoxelClient:
-    def __init__(self, host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, timeout_s: float = 5.0,
-                 retries: int = 2, curve: CurveKeys | None = None, name: str = "voxel-client",
+    """A connection to one server (see the module docstring for timeouts and heartbeats)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = p.DEFAULT_PORT, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 retries: int = 1, curve: CurveKeys | None = None, name: str = "voxel-client",
                  max_message_bytes: int = p.DEFAULT_MAX_MESSAGE_BYTES):
         self.address = p.tcp_address(host, port)
         self._ipv6 = p.is_ipv6_literal(host)
         self.timeout_s, self.retries, self.curve, self.name = timeout_s, retries, curve, name
+        self.heartbeat_s = min(MAX_HEARTBEAT_S, timeout_s / 4)
         self.max_message_bytes = max_message_bytes
         self.info: p.ServerInfo | None = None
         self._identity = uuid.uuid4().bytes
         self._context = zmq.Context()
         self._lock = RLock()
         self._jobs: dict[str, Job] = {}
+        self._awaiting: set[str] = set()  # ids of requests waiting for their reply (others are not kept)
         self._replies: dict[str, p.Message] = {}
-        self._last_heard = time.monotonic()
+        self._heartbeats: dict[str, frozenset[str]] = {}  # heartbeat ping id -> jobs pending when it was sent
+        self._last_heard = self._last_ping = time.monotonic()
         self._socket: zmq.Socket | None = None
         self._open()
 
@@ -222,26 +238,57 @@ class VoxelClient:
                     job._push(msg.body)
                     if job.done:
                         del self._jobs[job.id]
-                elif msg.parent_id is not None:
+                elif msg.parent_id in self._heartbeats:
+                    pending = self._heartbeats.pop(msg.parent_id)
+                    if isinstance(msg.body, p.Pong):
+                        self._on_pong(msg.body, pending)
+                elif msg.parent_id in self._awaiting:
                     self._replies[msg.parent_id] = msg
 
     def _request(self, body: p.Body) -> p.Message:
-        """Send a request and wait for its direct reply (Lazy Pirate: reopen and resend on timeout)."""
+        """Send a request and wait for its direct reply, at most timeout_s in all (Lazy Pirate: the
+        time is split into retries + 1 tries; each unanswered one reopens the socket and resends)."""
+        per_try = self.timeout_s / (self.retries + 1)
         for _ in range(self.retries + 1):
             msg = p.Message(body)
             with self._lock:
-                self._send(msg)
-                deadline = time.monotonic() + self.timeout_s
-                while (left := deadline - time.monotonic()) > 0:
-                    self._pump(int(left * 1000) + 1)
-                    if msg.msg_id in self._replies:
-                        return self._replies.pop(msg.msg_id)
+                self._awaiting.add(msg.msg_id)
+                try:
+                    self._send(msg)
+                    deadline = time.monotonic() + per_try
+                    while (left := deadline - time.monotonic()) > 0:
+                        self._pump(int(left * 1000) + 1)
+                        if msg.msg_id in self._replies:
+                            return self._replies.pop(msg.msg_id)
+                finally:
+                    self._awaiting.discard(msg.msg_id)
                 self._reopen()
         raise ServerUnavailable(
-            f"no Voxel Diffusion server answered at {self.address} ({self.retries + 1} tries of {self.timeout_s} s). "
-            "Start one with `python -m server serve --checkpoint CKPT`, check host and port"
+            f"no Voxel Diffusion server answered at {self.address} within {self.timeout_s:g} s "
+            f"({self.retries + 1} tries). Start one with `python -m server serve --checkpoint CKPT`, check host and port"
             + (", and check that the server knows this client's CurveZMQ key." if self.curve else
                "; a server started with --curve-dir answers only clients given CurveZMQ keys."))
+
+    def _keepalive(self) -> None:
+        """While jobs are pending: ping after heartbeat_s of silence; raise ServerUnavailable after
+        timeout_s of silence (the server was killed, hangs, or the network is gone)."""
+        with self._lock:
+            if not self._jobs:
+                return
+            now = time.monotonic()
+            silent = now - self._last_heard
+            if silent > self.timeout_s:
+                raise ServerUnavailable(
+                    f"the Voxel Diffusion server at {self.address} stopped answering (nothing heard for "
+                    f"{silent:.1f} s while {len(self._jobs)} job(s) were pending): it was stopped or crashed; "
+                    "restart it and submit the jobs again")
+            if silent >= self.heartbeat_s and now - self._last_ping >= self.heartbeat_s:
+                ping = p.Message(p.Ping())
+                while len(self._heartbeats) >= 16:  # unanswered ones from long ago
+                    del self._heartbeats[next(iter(self._heartbeats))]
+                self._heartbeats[ping.msg_id] = frozenset(self._jobs)
+                self._last_ping = now
+                self._send(ping)
 
     # ------------------------------------------------------------------ API
     def hello(self) -> p.ServerInfo:
@@ -261,19 +308,31 @@ class VoxelClient:
         all of them (code `server_restarted`) if it restarted meanwhile, else (code `lost`) those
         its pong does not list."""
         with self._lock:  # no job may be submitted between the ping and the check of its pong
+            pending = frozenset(self._jobs)
             t0 = time.perf_counter()
             reply = self._request(p.Ping()).body
             rtt = time.perf_counter() - t0
-            if not isinstance(reply, p.Pong) or self.info is None:
-                return rtt
-            if reply.instance_id != self.info.instance_id:
-                self._fail_jobs(self._jobs, SERVER_RESTARTED, "the server restarted and lost this job; submit it again")
-                self.info = None
-            elif reply.jobs is not None:  # a 1.0 server does not report its jobs
-                self._fail_jobs([i for i in self._jobs if i not in set(reply.jobs)], p.LOST,
-                                "the server no longer has this job and will not answer it (its connection to "
-                                "this client dropped, or the reply was lost); submit it again")
+            if isinstance(reply, p.Pong):
+                self._on_pong(reply, pending)
             return rtt
+
+    def _on_pong(self, pong: p.Pong, pending: frozenset[str]) -> None:
+        """Act on a pong to a ping sent while `pending` jobs were waiting: raise ServerUnavailable if
+        the compute thread is down, fail pending jobs the server restarted or no longer lists."""
+        if pong.compute is False:  # None: a server before 1.2, which does not say
+            raise ServerUnavailable(
+                f"the Voxel Diffusion server at {self.address} answers, but its compute thread is not running, so "
+                "it cannot run jobs: restart the server (its log says why)")
+        if self.info is None:
+            return
+        if pong.instance_id != self.info.instance_id:
+            self._fail_jobs(list(self._jobs), SERVER_RESTARTED, "the server restarted and lost this job; submit it again")
+            self.info = None
+        elif pong.jobs is not None:  # a 1.0 server does not report its jobs
+            listed = set(pong.jobs)
+            self._fail_jobs([i for i in pending if i in self._jobs and i not in listed], p.LOST,
+                            "the server no longer has this job and will not answer it (its connection to "
+                            "this client dropped, or the reply was lost); submit it again")
 
     def _fail_jobs(self, job_ids, code: str, message: str) -> None:
         for job_id in list(job_ids):
@@ -286,24 +345,27 @@ class VoxelClient:
         msg = p.Message(request)
         job = Job(self, msg.msg_id, request)
         with self._lock:
+            if not self._jobs:  # the silence clock starts now, not at the last message of an idle spell
+                self._last_heard = time.monotonic()
             self._jobs[job.id] = job
             self._send(msg)
         return job
 
     def poll(self, timeout_ms: int = 0) -> list[tuple[Job, p.Body]]:
-        """Non-blocking drain (waits at most timeout_ms): every job event received, in order."""
+        """Non-blocking drain (waits at most timeout_ms): every job event received, in order. Sends
+        heartbeats while jobs are pending; raises ServerUnavailable if the server fell silent."""
         with self._lock:
             jobs = list(self._jobs.values())
             self._pump(timeout_ms)
+            self._keepalive()
             events = []
             for job in jobs + [j for j in self._jobs.values() if j not in jobs]:
                 events += [(job, job._events.popleft()) for _ in range(len(job._events))]
             return events
 
     def _wait_for_events(self, job: Job) -> None:
-        """Block until `job` has an event, pinging the server after timeout_s of silence."""
+        """Wait up to 0.1 s for an event of `job`, with heartbeats (raises ServerUnavailable)."""
         deadline = time.monotonic() + 0.1
         while not job._events and not job.done and time.monotonic() < deadline:
             self._pump(20)
-        if not job._events and time.monotonic() - self._last_heard > self.timeout_s:
-            self.ping()
+            self._keepalive()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from . import meshing
-from .client import ClientError, VoxelClient
+from .client import DEFAULT_TIMEOUT_S, ClientError, VoxelClient
 from .generation import GenerationParams
 from .meshing import MeshArrays
 from .protocol import (DEFAULT_PORT, Cancelled, ErrorReply, GenerateRequest, GenerateResult, MeshData, Progress,
@@ -54,14 +54,15 @@ JobEvent = JobProgress | JobDone | JobFailed | JobCancelled
 
 @dataclass(frozen=True)
 class ServerAddress:
-    """Where the server is. `timeout_s`: silence after which the server is pinged; a request is
-    retried `retries` times, so a dead server is reported after about (retries + 2) * timeout_s.
-    A job that gets no event for `lost_job_timeouts` * timeout_s although the server answers pings
-    is given up as lost (a safety net behind the client's own check of the server's job list)."""
+    """Where the server is. `timeout_s`: the longest wait on the server (the client's timeout: an
+    absent, dead, hung or compute-dead server is reported within it; while a job runs the client
+    pings after a quarter of it of silence). A job that gets no event for `lost_job_timeouts` *
+    timeout_s although the server answers pings is given up as lost (a safety net behind the
+    client's own check of the server's job list)."""
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    timeout_s: float = 3.0
+    timeout_s: float = DEFAULT_TIMEOUT_S
     retries: int = 1
     lost_job_timeouts: int = 20
 
@@ -117,11 +118,12 @@ class ServerLostJob(ClientError):
 
 def _wait(client: VoxelClient, jobs: list, address: ServerAddress, cancel: threading.Event,
           on_progress: Callable[[JobProgress], None]) -> None:
-    """Poll until every job has its terminal reply; ping after `address.timeout_s` of silence.
+    """Poll until every job has its terminal reply (the client heartbeats meanwhile).
 
-    Raises ServerUnavailable (no answer to pings) or ServerLostJob (pings answered, but no event for
-    `address.lost_job_after_s`; the unfinished jobs are cancelled on the server first, best effort)."""
-    last_event = last_heard = time.monotonic()
+    Raises ServerUnavailable (the server fell silent for `address.timeout_s`, or its compute thread
+    is down) or ServerLostJob (pings answered, but no event for `address.lost_job_after_s`; the
+    unfinished jobs are cancelled on the server first, best effort)."""
+    last_event = time.monotonic()
     cancel_sent = False
     while not all(job.done for job in jobs):
         if cancel.is_set() and not cancel_sent:
@@ -131,14 +133,11 @@ def _wait(client: VoxelClient, jobs: list, address: ServerAddress, cancel: threa
         events = client.poll(timeout_ms=100)
         now = time.monotonic()
         if events:
-            last_event = last_heard = now
+            last_event = now
         elif now - last_event > address.lost_job_after_s:
             _give_up(jobs)
             raise ServerLostJob(f"the server lost the job (no news of it for {address.lost_job_after_s:g} s "
                                 "although the server answers); try again")
-        elif now - last_heard > address.timeout_s:
-            client.ping()  # raises ServerUnavailable, or fails the jobs the server no longer knows
-            last_heard = time.monotonic()
         for _, body in events:
             if isinstance(body, Progress):
                 on_progress(JobProgress(body.step, body.total))
@@ -162,7 +161,7 @@ def run_generation(
 ) -> JobEvent:
     """Generate `count` objects (seeds params.seed + i) to the end, blocking. Reports every event
     to `on_event` and returns the terminal one (JobDone, JobFailed or JobCancelled). Never raises
-    for server trouble; a dead server ends the job within about (retries + 2) * timeout_s."""
+    for server trouble; a dead server ends the job within `address.timeout_s` (+ 0.1 s)."""
     try:
         with address.connect() as client:
             job = client.submit(make_request(params, count))
@@ -265,10 +264,12 @@ class ServerStatus:
 
 
 def check_server(address: ServerAddress) -> ServerStatus:
-    """One hello round trip (blocking, bounded by the address timeout)."""
+    """A hello and a ping round trip (blocking, each bounded by the address timeout): a server whose
+    compute thread is down is reported as not connected."""
     try:
         with address.connect(quick=True) as client:
             info = client.info
+            client.ping()
     except ClientError as e:
         return ServerStatus(False, str(e), checked_at=time.monotonic())
     except Exception as e:  # noqa: BLE001

@@ -5,6 +5,7 @@ import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
 from . import runtime
+from .client import DEFAULT_TIMEOUT_S
 from .protocol import DEFAULT_PORT
 
 
@@ -15,7 +16,7 @@ class VoxelDiffusionPreferences(bpy.types.AddonPreferences):
     port: IntProperty(name="Port", default=DEFAULT_PORT, min=1, max=65535)
     timeout: FloatProperty(name="Timeout", description="Seconds without an answer before the server counts as gone "
                                        "(a job with no news for 20 times this is given up as lost)",
-                           default=3.0, min=0.5, max=600.0, unit="TIME_ABSOLUTE")
+                           default=DEFAULT_TIMEOUT_S, min=0.5, max=600.0, unit="TIME_ABSOLUTE")
     python_path: StringProperty(name="Python", subtype="FILE_PATH",
                                 description="Python of an environment with voxel-diffusion installed (optional)")
     checkpoint: StringProperty(name="Checkpoint", subtype="FILE_PATH", description="Model checkpoint to serve")

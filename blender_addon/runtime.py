@@ -19,7 +19,7 @@ from .jobs import (BackgroundJob, JobCancelled, JobDone, JobFailed, JobProgress,
                    ServerStatus, check_server)
 from .server_process import LocalServer
 
-LOCAL_SERVER = LocalServer()
+LOCAL_SERVER = LocalServer(restart_on_crash=True)  # a crashed server is started again (and said so)
 STATUS_MESSAGE_SECONDS = 8.0
 
 
@@ -44,6 +44,7 @@ class _State:
     status_bar_until: float = 0.0
     connect_scene: str | None = None  # Connect pressed in this scene: pick a class once the check is in
     local_server_reported: bool = False
+    local_server_notice: str = ""
 
 
 STATE = _State()
@@ -138,7 +139,12 @@ def _after_connect() -> None:
 
 
 def _report_local_server() -> None:
-    """Say once when the local server exits with an error (a bad checkpoint, a missing package...)."""
+    """Say once when the local server exits with an error (a bad checkpoint, a missing package...), and
+    once when it crashed and was restarted automatically."""
+    if LOCAL_SERVER.notice != STATE.local_server_notice:
+        STATE.local_server_notice = LOCAL_SERVER.notice
+        if LOCAL_SERVER.notice:
+            _set_message(LOCAL_SERVER.notice, error=True)
     error = LOCAL_SERVER.error
     if error is None:
         STATE.local_server_reported = False

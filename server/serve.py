@@ -9,7 +9,11 @@ and for Blender: oversubscribed torch threads are disastrous. With a competing p
 2-core machine, 2 torch threads ran 20x slower than 1.
 
 Exit codes: 0 after SIGINT/SIGTERM, 1 if it cannot listen, 2 for a bad command line, address
-(off loopback without keys) or checkpoint.
+(off loopback without keys) or checkpoint, 3 when the compute thread kept dying (more than
+--max-compute-restarts times within a minute; the reason is printed): a supervisor (the add-on's
+local server) restarts it.
+
+--test-fault is for tests only: it injects a failure (see server.worker.FAULTS). Never use it otherwise.
 """
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ from blender_addon.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT, Limi
 from blender_addon.server_process import default_threads
 from server.app import ServerConfig, ServerError, VoxelServer, is_loopback  # noqa: F401 (re-exported)
 from server.model_loading import CheckpointError, load_generator
+from server.worker import FAULTS
+
+EXIT_COMPUTE_FAILED = 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -42,6 +49,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-message-bytes", type=int, default=DEFAULT_MAX_MESSAGE_BYTES)
     p.add_argument("--max-batch", type=int, default=ServerConfig.max_batch, help="samples per denoising batch")
     p.add_argument("--progress-interval", type=float, default=ServerConfig.progress_interval_s)
+    p.add_argument("--max-compute-restarts", type=int, default=ServerConfig.max_compute_restarts,
+                   help="compute-thread failures restarted per minute; one more exits with code 3")
+    p.add_argument("--test-fault", choices=FAULTS, help="TESTS ONLY: inject a failure (off by default)")
     return p.parse_args(argv)
 
 
@@ -55,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                     max_queue=args.max_queue, max_message_bytes=args.max_message_bytes)
     try:
         config = ServerConfig(host=args.host, port=args.port, limits=limits, max_batch=args.max_batch,
-                              progress_interval_s=args.progress_interval, curve_dir=args.curve_dir)
+                              progress_interval_s=args.progress_interval, curve_dir=args.curve_dir,
+                              max_compute_restarts=args.max_compute_restarts, test_fault=args.test_fault)
         import torch
 
         torch.set_num_threads(args.threads)
@@ -74,8 +85,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"READY {address} model={server.info.model_name} classes={len(server.info.class_names)} "
           f"threads={torch.get_num_threads()}", flush=True)
-    while not stop.wait(0.5):
+    while not stop.wait(0.1) and server.fatal is None:
         pass
     print("shutting down", flush=True)
     server.stop()
+    if server.fatal is not None:
+        print(f"error: {server.fatal}; exiting so that a supervisor can restart the server", file=sys.stderr,
+              flush=True)
+        return EXIT_COMPUTE_FAILED
     return 0

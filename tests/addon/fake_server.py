@@ -16,12 +16,15 @@ INFO = p.ServerInfo(server_version="9.9.9", model_name="fake-model", class_names
 class FakeServer:
     """ROUTER on a free loopback port. `progress_steps`: Progress events sent per job (then silence,
     or, if `finish`, a terminal ErrorReply "finished"); `pong_jobs`: whether pongs list the jobs
-    (True: all accepted ones, False: none, None: no list at all, as servers before job lists)."""
+    (True: all accepted ones, False: none, None: no list at all, as servers before job lists);
+    `compute`: the pongs' compute-thread flag (None: not sent, as servers before 1.2); `hang`: once a
+    job is accepted, answer nothing more (a hung process: the connection stays up, nothing comes)."""
 
     def __init__(self, progress_steps: int = 0, progress_interval_s: float = 0.05, finish: bool = False,
-                 pong_jobs: bool | None = True):
+                 pong_jobs: bool | None = True, compute: bool | None = None, hang: bool = False):
         self.progress_steps, self.interval, self.finish, self.pong_jobs = (progress_steps, progress_interval_s,
                                                                            finish, pong_jobs)
+        self.compute, self.hang = compute, hang
         self.jobs: list[str] = []
         self.cancelled: list[str] = []
         self.pings = 0
@@ -52,12 +55,14 @@ class FakeServer:
                 peer, *frames = self._socket.recv_multipart()
                 msg = p.decode(frames)
                 body = msg.body
+                if self.hang and self.jobs:
+                    continue
                 if isinstance(body, p.Hello):
                     self._send(peer, msg.msg_id, INFO)
                 elif isinstance(body, p.Ping):
                     self.pings += 1
                     jobs = None if self.pong_jobs is None else tuple(self.jobs if self.pong_jobs else ())
-                    self._send(peer, msg.msg_id, p.Pong(instance_id=INFO.instance_id, jobs=jobs))
+                    self._send(peer, msg.msg_id, p.Pong(instance_id=INFO.instance_id, jobs=jobs, compute=self.compute))
                 elif isinstance(body, p.GenerateRequest):
                     self.jobs.append(msg.msg_id)
                     self._send(peer, msg.msg_id, p.Accepted(queue_position=0))

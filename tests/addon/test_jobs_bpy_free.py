@@ -1,9 +1,13 @@
-"""jobs.py without Blender: the lost-job deadline, the non-blocking monitor, the status text."""
+"""jobs.py without Blender: the lost-job deadline, dead-server detection on the timer and blocking paths,
+the non-blocking monitor, the status text."""
 import threading
 import time
 
+import pytest
+
 from blender_addon.generation import GenerationParams
-from blender_addon.jobs import JobFailed, JobProgress, ServerAddress, ServerMonitor, ServerStatus, run_generation
+from blender_addon.jobs import (BackgroundJob, JobFailed, JobProgress, ServerAddress, ServerMonitor, ServerStatus,
+                                check_server, run_generation)
 from tests.addon.fake_server import INFO, FakeServer
 
 PARAMS = GenerationParams("chair", 1, steps=5)
@@ -113,3 +117,60 @@ def _wait_for(condition, timeout_s: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         threading.Event().wait(0.02)
+
+
+# ----------------------------------------------------------------------------- dead-server detection
+# At the default settings (ServerAddress(): client timeout 2 s), each of these must fail within 3 s.
+DETECTION_BOUND_S = 3.0
+
+
+def _timer_path(address: ServerAddress) -> tuple[object, float]:
+    """The add-on's UI path: a BackgroundJob drained the way the timer does; (terminal event, seconds)."""
+    job = BackgroundJob(address, PARAMS).start()
+    start = time.monotonic()
+    while time.monotonic() - start < 10:
+        for event in job.drain():
+            if not isinstance(event, JobProgress):
+                return event, time.monotonic() - start
+        time.sleep(0.1)  # the timer's period while a job runs
+    raise AssertionError("the job never ended")
+
+
+def _blocking_path(address: ServerAddress) -> tuple[object, float]:
+    start = time.monotonic()
+    return _bounded(address), time.monotonic() - start
+
+
+@pytest.mark.parametrize("path", [_timer_path, _blocking_path])
+def test_a_hung_server_is_declared_dead_within_3_s(path):
+    """The server accepts the job, then nothing: no progress, no pongs (a hung process; TCP stays up)."""
+    with FakeServer(hang=True) as server:
+        event, elapsed = path(ServerAddress("127.0.0.1", server.port))
+    assert isinstance(event, JobFailed) and "stopped answering" in event.message, event
+    assert elapsed < DETECTION_BOUND_S, elapsed
+
+
+@pytest.mark.parametrize("path", [_timer_path, _blocking_path])
+def test_a_server_whose_compute_thread_is_down_counts_as_dead(path):
+    with FakeServer(compute=False) as server:  # answers pings, but its pongs say it cannot run jobs
+        event, elapsed = path(ServerAddress("127.0.0.1", server.port))
+    assert isinstance(event, JobFailed) and "compute thread is not running" in event.message, event
+    assert elapsed < DETECTION_BOUND_S
+    with FakeServer(compute=False) as server:
+        status = check_server(ServerAddress("127.0.0.1", server.port))
+    assert not status.connected and "compute thread" in status.reason
+
+
+@pytest.mark.parametrize("path", [_timer_path, _blocking_path])
+def test_no_server_fails_within_3_s_at_the_default_settings(path, dead_port):
+    event, elapsed = path(ServerAddress("127.0.0.1", dead_port))
+    assert isinstance(event, JobFailed) and "no Voxel Diffusion server answered" in event.message
+    assert elapsed < DETECTION_BOUND_S, elapsed
+
+
+def test_heartbeats_keep_a_job_alive_whose_progress_is_slower_than_the_timeout():
+    """No progress for 3 s (longer than the 2 s timeout), but pongs keep coming: the job lives."""
+    with FakeServer(progress_steps=2, progress_interval_s=1.5, finish=True) as server:
+        event, elapsed = _blocking_path(ServerAddress("127.0.0.1", server.port))
+    assert isinstance(event, JobFailed) and event.message == "finished" and elapsed > 2.0
+    assert server.pings >= 4  # a heartbeat at least every 0.5 s of silence
