@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 SHUTDOWN_FLUSH_S = 2.0  # on stop, how long undelivered terminal replies are still retried
 MAX_REQUEST_BYTES = 1024 * 1024  # requests are small JSON; a larger message drops its sender's connection
 RECEIVE_HWM = 100  # messages buffered per client before the I/O thread reads them
-SEND_HWM = 100  # messages waiting in one client's send pipe; beyond it: EAGAIN (see _deliver)
+SEND_HWM = 32  # messages waiting in one client's send pipe; beyond it: EAGAIN (see _deliver)
+MAX_KEPT_REPLIES = 64  # replies other than jobs' terminal ones kept per client while its pipe is full
 COMPUTE_RESTART_WINDOW_S = 60.0
 
 
@@ -106,7 +107,7 @@ class _Undelivered:
     """A terminal reply waiting for its client (I/O thread only)."""
 
     client: bytes
-    job_id: str
+    job_id: str | None  # the owed job it ends, or None for another reply
     frames: list[bytes]
     deadline: float
 
@@ -255,23 +256,26 @@ class VoxelServer:
 
     def _forward(self, frames: list[zmq.Frame]) -> None:
         """A compute-thread message: [client, terminal job id or b"", *message frames]."""
-        job_id = frames[1].bytes.decode()
-        self._deliver(frames[0].bytes, frames[2:], job_id or None)
+        job_id = frames[1].bytes.decode()  # b"": progress, the only non-terminal message the compute side sends
+        self._deliver(frames[0].bytes, frames[2:], job_id or None, droppable=not job_id)
 
     def _send(self, client: bytes, msg: Message) -> None:
-        """Send a message; a job's terminal reply is kept and retried if it cannot go out now."""
+        """Send a reply from this thread (kept and retried if it cannot go out now, see _deliver)."""
         owed = msg.is_terminal and msg.parent_id in self._owed.get(client, ())
-        self._deliver(client, encode(msg), msg.parent_id if owed else None)
+        self._deliver(client, encode(msg), msg.parent_id if owed else None, droppable=False)
 
     def _route(self, client: bytes, frames: list) -> None:
         """One send attempt (raises zmq.ZMQError); the single place that writes to the ROUTER."""
         self._router.send_multipart([client, *frames], flags=zmq.NOBLOCK, copy=False)
 
-    def _deliver(self, client: bytes, frames: list, terminal_job: str | None) -> None:
-        """Send to a client. A job's terminal reply that cannot go out now (or must wait behind an
-        earlier one) is kept, retried, and pauses the client's queued jobs until it is delivered."""
+    def _deliver(self, client: bytes, frames: list, terminal_job: str | None, droppable: bool) -> None:
+        """Send to a client. `terminal_job`: the owed job this reply ends. A reply that cannot go out
+        now (full pipe, peer reconnecting), or must wait behind an earlier one, is kept and retried,
+        and pauses the client's queued jobs until it is delivered: every owed terminal reply, and up
+        to MAX_KEPT_REPLIES others (a slow consumer loses the rest). `droppable` (progress) messages
+        are dropped instead: the next one supersedes them."""
         backlog = self._undelivered.get(client)
-        if backlog and terminal_job is not None:  # keep this client's terminal replies in order
+        if backlog and not droppable:  # keep this client's replies in order
             self._keep(client, terminal_job, frames)
             return
         try:
@@ -279,17 +283,21 @@ class VoxelServer:
         except zmq.ZMQError as e:
             if e.errno == zmq.EHOSTUNREACH:
                 self._client_gone(client)
-            if terminal_job is None:
-                log.debug("dropped a message to %s: %s", client.hex(), e)
-                return
-            log.info("reply for job %s to %s not delivered (%s); retrying for %.0f s", terminal_job, client.hex(),
-                     e, self.config.undelivered_grace_s)
-            self._keep(client, terminal_job, frames)
+            if droppable:
+                log.debug("dropped a progress message to %s: %s", client.hex(), e)
+            else:
+                log.debug("reply to %s not delivered (%s); retrying for %.0f s", client.hex(), e,
+                          self.config.undelivered_grace_s)
+                self._keep(client, terminal_job, frames)
             return
         if terminal_job is not None:
             self._discharge(client, terminal_job)
 
-    def _keep(self, client: bytes, job_id: str, frames: list) -> None:
+    def _keep(self, client: bytes, job_id: str | None, frames: list) -> None:
+        backlog = self._undelivered.get(client, ())
+        if job_id is None and sum(item.job_id is None for item in backlog) >= MAX_KEPT_REPLIES:
+            self._drops.warning("dropped a reply to %s, which is not reading its replies", client.hex())
+            return
         frames = [f.bytes if isinstance(f, zmq.Frame) else bytes(f) for f in frames]
         if client not in self._undelivered:
             self._undelivered[client] = deque()
@@ -307,10 +315,11 @@ class VoxelServer:
                 except zmq.ZMQError as e:
                     if time.monotonic() < item.deadline:
                         break
-                    log.warning("gave up on the reply for job %s to %s after %.0f s: %s", item.job_id,
+                    log.warning("gave up on a reply (job %s) to %s after %.0f s: %s", item.job_id,
                                 client.hex(), self.config.undelivered_grace_s, e)
                 backlog.popleft()
-                self._discharge(client, item.job_id)
+                if item.job_id is not None:
+                    self._discharge(client, item.job_id)
             if not backlog:
                 del self._undelivered[client]
                 self.queue.pause(client, False)
@@ -365,7 +374,7 @@ class VoxelServer:
         if msg.msg_id in self._owed.get(client, ()):  # not that job's terminal reply: sent as a plain one
             self._deliver(client, encode(reply(msg.msg_id, ErrorReply(
                 INVALID_REQUEST, "a job with this msg_id is already pending: give each generate message its own id"))),
-                None)
+                None, droppable=False)
             return None
         if req.count > lim.max_count or req.steps > lim.max_steps:
             return ErrorReply(LIMIT_EXCEEDED, f"this server allows at most {lim.max_count} objects and "

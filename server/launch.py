@@ -36,6 +36,11 @@ class ServerProcess:
         self.port = int(self.address.rsplit(":", 1)[1])
 
     @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._server.pid
+
+    @property
     def tail(self) -> deque[str]:
         """The server's last output lines."""
         return self._server.tail
