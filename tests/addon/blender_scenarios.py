@@ -7,11 +7,14 @@ Blender state from leaking between them (bpy starts in about half a second).
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import math
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import bpy
 import numpy as np
@@ -26,8 +29,43 @@ def _vertices(obj) -> np.ndarray:
     return co.reshape(-1, 3)
 
 
+def _shipped(module: str) -> ModuleType:
+    """A module of the installed extension (not of this checkout)."""
+    return importlib.import_module(f"{EXT_MODULE}.{module}")
+
+
+def _install_extension(zip_path: str, wheel_only: bool) -> None:
+    """Install the built zip as an extension in the (clean) user folder and enable it. `wheel_only`: the
+    environment has no pyzmq, so `import zmq` must resolve to the wheel Blender installed from the zip."""
+    if wheel_only:
+        assert importlib.util.find_spec("zmq") is None, "this environment must not have pyzmq of its own"
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+    assert result == {"FINISHED"}, result
+    assert EXT_MODULE in bpy.context.preferences.addons, "the extension did not install or enable (see above)"
+    site = Path(bpy.utils.user_resource("EXTENSIONS", path=".local"))
+    assert any(site.rglob("zmq/__init__.py")), "the pyzmq wheel was not installed"
+    import zmq
+
+    print(f"Blender {bpy.app.version_string}, Python {sys.version.split()[0]}: "
+          f"zmq {zmq.zmq_version()} from {zmq.__file__}")
+    if wheel_only:
+        assert Path(zmq.__file__).is_relative_to(site), zmq.__file__
+
+
+def install_only(zip_path: str, wheel_only: bool) -> None:
+    """Install and enable the zip, nothing else (for scripts that run in the same user folder later)."""
+    _install_extension(zip_path, wheel_only)
+
+
+def refused_install(zip_path: str) -> None:
+    """A zip built for another Python: Blender must refuse it (its operator still says FINISHED)."""
+    bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+    assert EXT_MODULE not in bpy.context.preferences.addons, "a zip for another Python was enabled"
+
+
 def _check_generated(obj, class_name: str, seed: int, style: str) -> None:
-    from blender_addon.scene_build import COLLECTION_NAME, COLOR_ATTRIBUTE, MATERIAL_NAME  # same names as shipped
+    names = _shipped("scene_build")
+    COLLECTION_NAME, COLOR_ATTRIBUTE, MATERIAL_NAME = names.COLLECTION_NAME, names.COLOR_ATTRIBUTE, names.MATERIAL_NAME
 
     assert obj.name == f"{class_name}_{seed}", obj.name
     assert obj.users_collection[0].name == COLLECTION_NAME
@@ -47,14 +85,9 @@ def _check_generated(obj, class_name: str, seed: int, style: str) -> None:
     assert link.from_node == node
 
 
-def installed_extension(zip_path: str, port: int, dead_port: int) -> None:
+def installed_extension(zip_path: str, wheel_only: bool, port: int, dead_port: int) -> None:
     """Install the built zip as an extension, then drive the operators against the real server."""
-    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
-    assert result == {"FINISHED"}, result
-    assert EXT_MODULE in bpy.context.preferences.addons
-    site = Path(bpy.utils.user_resource("EXTENSIONS", path=".local")).rglob("zmq/__init__.py")
-    assert any(site), "the pyzmq wheel was not installed"
-    sys.path.insert(0, str(REPO))  # only for the name constants in _check_generated
+    _install_extension(zip_path, wheel_only)
 
     prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
     ops = bpy.ops.voxel_diffusion
@@ -74,7 +107,7 @@ def installed_extension(zip_path: str, port: int, dead_port: int) -> None:
 
     prefs.port, prefs.timeout = port, 5.0
     assert ops.connect() == {"FINISHED"}
-    runtime = sys.modules[f"{EXT_MODULE}.runtime"]
+    runtime = _shipped("runtime")
     assert runtime.class_names() == ["chair", "table", "lamp"]
     assert settings.class_name == "chair"
 
@@ -140,16 +173,12 @@ def _tick_until_idle(runtime, timeout_s: float) -> list:
     return _tick_until(runtime, lambda: not runtime.job_running(), timeout_s, "the end of the job")
 
 
-def background_job(port: int, checkpoint: str) -> None:
-    """The UI path: worker thread + queue drained by the timer callback; undo; cancel; killed server."""
-    sys.path.insert(0, str(REPO))
-    import blender_addon
-    from blender_addon import runtime
-    from blender_addon.generation import GenerationParams
-    from blender_addon.jobs import ServerAddress
-    from server.launch import ServerProcess
-
-    blender_addon.register()
+def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, server_python: str) -> None:
+    """The UI path of the installed extension: worker thread + queue drained by the timer callback; undo;
+    cancel; a server it started itself (`server_python`: a Python with torch) killed mid-job."""
+    _install_extension(zip_path, wheel_only)
+    runtime, GenerationParams = _shipped("runtime"), _shipped("generation").GenerationParams
+    ServerAddress, LocalServer = _shipped("jobs").ServerAddress, _shipped("server_process").LocalServer
     try:
         runtime.server_address = lambda: ServerAddress("127.0.0.1", port, timeout_s=1.0, retries=1)
         scene = bpy.context.scene.name  # a name: undo invalidates RNA references
@@ -180,24 +209,32 @@ def background_job(port: int, checkpoint: str) -> None:
         assert "lamp_9" not in bpy.data.objects
 
         # A server killed mid-job: a clear error within seconds, Blender keeps going.
-        with ServerProcess(checkpoint) as server:
-            runtime.server_address = lambda: ServerAddress("127.0.0.1", server.port, timeout_s=1.0, retries=1)
+        server = LocalServer()
+        server.start(server_python, checkpoint, "127.0.0.1", 0, Path("killed_server.log").resolve(), threads=1,
+                     project_folder=str(REPO))
+        try:
+            killed_port = int(server.wait_ready(120).rsplit(":", 1)[1])
+            runtime.server_address = lambda: ServerAddress("127.0.0.1", killed_port, timeout_s=1.0, retries=1)
             runtime.start_job(GenerationParams("chair", 1, steps=1000, threshold=0.5), 1, runtime.Target(scene))
             _tick_until(runtime, lambda: runtime.STATE.progress is not None, 30, "progress before the kill")
             server.kill()
+        finally:
+            server.stop()
         start = time.monotonic()
         _tick_until_idle(runtime, 15)
-        assert runtime.STATE.message_is_error and "no Voxel Diffusion server answered" in runtime.STATE.message
+        message = runtime.STATE.message  # the client words a server gone mid-job in one of two ways
+        gone = "no Voxel Diffusion server answered" in message or "stopped answering" in message
+        assert runtime.STATE.message_is_error and gone and f":{killed_port}" in message, message
         print(f"killed server reported after {time.monotonic() - start:.1f} s")
     finally:
-        blender_addon.unregister()
+        bpy.ops.preferences.addon_disable(module=EXT_MODULE)
 
 
-def scripting_api(port: int, out_dir: str) -> None:
-    """The documented API without registering the add-on: grid, scatter without overlaps, save."""
-    sys.path.insert(0, str(REPO))
-    from blender_addon import api
-    from blender_addon.layout import footprint_radius
+def scripting_api(zip_path: str, wheel_only: bool, port: int, out_dir: str) -> None:
+    """The documented API of the installed extension (bl_ext.user_default.voxel_diffusion.api): grid,
+    scatter without overlaps, save."""
+    _install_extension(zip_path, wheel_only)
+    api, footprint_radius = _shipped("api"), _shipped("layout").footprint_radius
 
     assert api.server_info(port=port).class_names == ("chair", "table", "lamp")
     objs = api.generate_objects([("chair", 1), ("lamp", 2)], port=port, steps=2, threshold=0.5, location=(0, 0, 1))

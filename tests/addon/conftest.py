@@ -1,19 +1,19 @@
-"""Fixtures for add-on tests: the built zip, a real model server, and a runner for Blender scenarios."""
+"""Fixtures for add-on tests: the built zips, a real model server, each real Blender, and a runner for
+Blender scenarios in it."""
 from __future__ import annotations
 
 import json
 import os
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from server.launch import ServerProcess
+from tests.addon.blenders import BLENDERS, REPO, Blender
 from tests.tiny_models import save_tiny_checkpoint
 
-REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).with_name("blender_scenarios.py")
 CLASS_NAMES = ("chair", "table", "lamp")
 
@@ -39,21 +39,43 @@ def dead_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def addon_zip(tmp_path_factory) -> Path:
+def addon_zips(tmp_path_factory) -> dict[str, Path]:
+    """Every build target's zip (all platforms), by target name."""
     import build_addon
 
-    (path,) = build_addon.build(tmp_path_factory.mktemp("dist"))
-    return path
+    out = tmp_path_factory.mktemp("dist")
+    return {target.name: build_addon.build_target(target, out)[0] for target in build_addon.BUILD_TARGETS}
+
+
+@pytest.fixture(scope="session", params=BLENDERS, ids=str)
+def blender(request) -> Blender:
+    """Each real Blender in turn; skipped, with the reason, where its environment is missing."""
+    if reason := request.param.unavailable():
+        pytest.skip(reason)
+    return request.param
 
 
 @pytest.fixture
-def run_in_blender(tmp_path):
-    """run_in_blender(scenario, **kwargs): one fresh bpy process with an isolated user folder."""
+def addon_zip(blender, addon_zips) -> Path:
+    """The zip built for `blender`'s Python."""
+    return addon_zips[blender.target.name]
+
+
+@pytest.fixture
+def blender_user(tmp_path) -> Path:
+    """A clean Blender user folder (BLENDER_USER_RESOURCES) for one test."""
+    return tmp_path / "blender_user"
+
+
+@pytest.fixture
+def run_in_blender(tmp_path, blender, blender_user):
+    """run_in_blender(scenario, **kwargs): one fresh process of `blender` (its bpy module) with the
+    test's isolated user folder (shared by the calls of one test)."""
 
     def run(scenario: str, timeout_s: float = 180, **kwargs) -> str:
-        env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "blender_user"), "PYTHONPATH": str(REPO)}
-        proc = subprocess.run([sys.executable, str(SCENARIOS), scenario, json.dumps(kwargs)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=timeout_s)
+        env = {**os.environ, "BLENDER_USER_RESOURCES": str(blender_user), "PYTHONPATH": str(REPO)}
+        proc = subprocess.run([str(blender.python), str(SCENARIOS), scenario, json.dumps(kwargs)], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=timeout_s)
         output = proc.stdout + proc.stderr
         assert proc.returncode == 0 and "SCENARIO OK" in proc.stdout, output
         return output
