@@ -144,7 +144,7 @@ def _dumps_raw(value) -> bytes:
     return json.dumps(value).encode()
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(header=headers, content=contents, buffers=st.lists(st.binary(max_size=40), max_size=4),
        pid=st.sampled_from([p.PROTOCOL_ID, b"VOXD/9", b"x"]))
 def test_decode_fuzz_only_raises_protocol_error(header, content, buffers, pid):
