@@ -38,7 +38,8 @@ def test_a_seed_alone_equals_the_same_seed_in_a_batch(generator, sampler, eta):
     kwargs = dict(steps=3, sampler=sampler, eta=eta, guidance_scale=2.5)
     alone = generator.generate([1], [5], **kwargs)
     batch = generator.generate([0, 1, 2], [3, 5, 9], **kwargs)
-    np.testing.assert_allclose(batch[1:2], alone, atol=1e-5)
+    # Up to float rounding: oneDNN picks its matmul kernels by batch shape (1.03e-5 measured on an AVX-512 Xeon).
+    np.testing.assert_allclose(batch[1:2], alone, atol=1e-4)
 
 
 def test_progressive_yields_every_step_and_ends_at_generate(generator):
