@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Create (or reuse) the virtual environments, idempotently (each reinstalls only when its requirements change):
-#   .venv     Python 3.11: the runtime and test dependencies, bpy 5.0.1 (requirements-dev.txt). Required.
-#   .venv313  Python 3.13: bpy 5.3.0, no pyzmq (requirements-blender313.txt): the Blender 5.1+ add-on tests.
-#   .venv42   Python 3.11: bpy 4.2.0, no pyzmq (requirements-blender42.txt): the Blender 4.2 LTS add-on tests.
-# The last two are best effort: where one cannot be made, this says why and its tests are skipped with the reason.
+#   .venv     Python 3.11: the runtime and test dependencies, bpy 5.0.1 (requirements-dev.txt). Always.
+# and with --blenders (scripts/test.sh), the other Blenders the add-on tests run in:
+#   .venv313  Python 3.13: bpy 5.3.0, no pyzmq (requirements-blender313.txt): Blender 5.1+ (the py313 zip).
+#   .venv42   Python 3.11: bpy 4.2.0, no pyzmq (requirements-blender42.txt): Blender 4.2 LTS.
+# Those two are best effort: where one cannot be made, this says why and its tests are skipped with the reason.
 # Interpreters: $PYTHON (3.11) and $PYTHON313, else python3.X on PATH, else ~/.pyenv/versions/3.X*.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,5 +51,7 @@ blender_venv() {  # blender_venv DIR 3.13 REQUIREMENTS [PYTHON]: best effort, sa
     fi
 }
 
-blender_venv .venv313 3.13 requirements-blender313.txt "${PYTHON313:-}"
-blender_venv .venv42 3.11 requirements-blender42.txt "$PY"
+if [ "${1:-}" = --blenders ]; then
+    blender_venv .venv313 3.13 requirements-blender313.txt "${PYTHON313:-}"
+    blender_venv .venv42 3.11 requirements-blender42.txt "$PY"
+fi
