@@ -53,6 +53,7 @@ def version_tuple(text: str) -> tuple[int, ...]:
 
 
 def version_text(version: tuple[int, ...]) -> str:
+    """(5, 1, 0) -> '5.1.0'."""
     return ".".join(map(str, version))
 
 
@@ -150,6 +151,7 @@ class BuildError(Exception):
 
 
 def sha256_of(path: Path) -> str:
+    """The file's sha256, hex."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -171,7 +173,8 @@ def check_target(target: BuildTarget) -> None:
         raise BuildError(f"refusing {where}: blender_min must be below blender_max")
     known_low, known_high = BLENDER_PYTHONS[0][0], BLENDER_PYTHONS[-1][1]
     if low < known_low or high > known_high:
-        raise BuildError(f"refusing {where}: only Blender {version_text(known_low)} to {version_text(known_high)} (exclusive) "
+        known = f"{version_text(known_low)} to {version_text(known_high)}"
+        raise BuildError(f"refusing {where}: only Blender {known} (exclusive) "
                          f"have a known Python (BLENDER_PYTHONS); narrow the range or extend the table")
     problems = []
     for first, after, python in BLENDER_PYTHONS:

@@ -26,16 +26,19 @@ def test_zips_are_reproducible_and_valid_for_blender(tmp_path):
             names = zf.namelist()
             assert names == sorted(names) and "blender_manifest.toml" in names and "__init__.py" in names
             assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)
-            assert sorted(n for n in names if n.startswith("wheels/")) == sorted(f"wheels/{w.filename}" for w in target.wheels)
+            wheels = sorted(n for n in names if n.startswith("wheels/"))
+            assert wheels == sorted(f"wheels/{w.filename}" for w in target.wheels)
             assert {i.date_time for i in zf.infolist()} == {build_addon.ZIP_TIMESTAMP}
             manifest = tomllib.loads(zf.read("blender_manifest.toml").decode())
-        assert (manifest["blender_version_min"], manifest["blender_version_max"]) == (target.blender_min, target.blender_max)
+        bounds = (manifest["blender_version_min"], manifest["blender_version_max"])
+        assert bounds == (target.blender_min, target.blender_max)
         assert sorted(manifest["platforms"]) == sorted(build_addon.PLATFORMS)
     with zipfile.ZipFile(first[-1]) as zf:  # py313, linux only
         assert [n for n in zf.namelist() if n.startswith("wheels/")] == [
             "wheels/pyzmq-27.3.0-cp312-abi3-manylinux_2_26_x86_64.manylinux_2_28_x86_64.whl"]
         text = zf.read("blender_manifest.toml").decode()
-        assert 'platforms = ["linux-x64"]' in text and "# Exclusive bound. These pyzmq wheels use the stable ABI" in text
+        assert 'platforms = ["linux-x64"]' in text
+        assert "# Exclusive bound. These pyzmq wheels use the stable ABI" in text  # the reason for the bound
     validators = [b for b in BLENDERS if b.unavailable() is None]
     assert validators, "no Blender to validate with"
     for blender in validators:  # Blender's own extension validator, in each Blender there is
@@ -91,7 +94,8 @@ def test_manifest_problems_are_reported(tmp_path):
            .replace('version = "0.1.0"', 'version = "0.1"').replace('"linux-x64"]', '"linux-riscv"]'))
     with pytest.raises(build_addon.BuildError) as e:
         build_addon.validate_manifest(bad, wheel_root=tmp_path)  # no wheels there
-    for problem in ("version must look like 1.2.3", "network", "unknown platforms ['linux-riscv']", "listed but missing"):
+    problems = ("version must look like 1.2.3", "network", "unknown platforms ['linux-riscv']", "listed but missing")
+    for problem in problems:
         assert problem in str(e.value)
     with pytest.raises(build_addon.BuildError, match="must not set blender_version_max"):
         build_addon.target_manifest(text, PY313)  # a generated manifest is no template
