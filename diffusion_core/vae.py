@@ -75,37 +75,19 @@ class _Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-class SpaceToDepth(nn.Module):
-    """[B, C, R, R, R] -> [B, C p^3, R/p, R/p, R/p]: each p^3 block of voxels becomes one position's channels."""
-
-    def __init__(self, p: int) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        p = self.p
-        if p == 1:
-            return x
-        b, c, d, h, w = x.shape
-        x = x.reshape(b, c, d // p, p, h // p, p, w // p, p).permute(0, 1, 3, 5, 7, 2, 4, 6)
-        return x.reshape(b, c * p**3, d // p, h // p, w // p)
+def space_to_depth(x: Tensor, p: int) -> Tensor:
+    """[B, C, R, R, R] -> [B, C p^3, R/p, R/p, R/p]: each p^3 block of voxels becomes one position's channels
+    (channel c p^3 + (i p + j) p + k holds voxel (p d + i, p h + j, p w + k) of channel c)."""
+    b, c, d, h, w = x.shape
+    x = x.reshape(b, c, d // p, p, h // p, p, w // p, p).permute(0, 1, 3, 5, 7, 2, 4, 6)
+    return x.reshape(b, c * p**3, d // p, h // p, w // p)
 
 
-class DepthToSpace(nn.Module):
-    """The inverse of :class:`SpaceToDepth`: [B, C p^3, r, r, r] -> [B, C, r p, r p, r p]."""
-
-    def __init__(self, p: int) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        p = self.p
-        if p == 1:
-            return x
-        b, cp, d, h, w = x.shape
-        c = cp // p**3
-        x = x.reshape(b, c, p, p, p, d, h, w).permute(0, 1, 5, 2, 6, 3, 7, 4)
-        return x.reshape(b, c, d * p, h * p, w * p)
+def depth_to_space(x: Tensor, p: int) -> Tensor:
+    """The inverse of :func:`space_to_depth`: [B, C p^3, r, r, r] -> [B, C, r p, r p, r p]."""
+    b, cp, d, h, w = x.shape
+    x = x.reshape(b, cp // p**3, p, p, p, d, h, w).permute(0, 1, 5, 2, 6, 3, 7, 4)
+    return x.reshape(b, cp // p**3, d * p, h * p, w * p)
 
 
 def _head(channels: int, out_ch: int, groups: int) -> nn.Sequential:
@@ -122,7 +104,6 @@ class VoxelVAE(nn.Module):
         g = cfg.norm_groups
 
         folded = cfg.in_channels * cfg.patch_size**3
-        self.fold, self.unfold = SpaceToDepth(cfg.patch_size), DepthToSpace(cfg.patch_size)  # no weights
         enc: list[nn.Module] = [nn.Conv3d(folded, widths[0], 3, padding=1)]
         ch = widths[0]
         for level, width in enumerate(widths):
@@ -147,12 +128,12 @@ class VoxelVAE(nn.Module):
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """x [B, C, R, R, R] in [-1, 1] -> (mean, logvar), each [B, latent_channels, r, r, r] (r = R / factor)."""
-        mean, logvar = self.encoder(self.fold(x)).chunk(2, dim=1)
+        mean, logvar = self.encoder(space_to_depth(x, self.cfg.patch_size)).chunk(2, dim=1)
         return mean, logvar.clamp(-30.0, 20.0)
 
     def decode_logits(self, z: Tensor) -> Tensor:
         """z [B, latent_channels, r, r, r] -> raw logits [B, C, R, R, R]: RGB logits first, occupancy logit last."""
-        return self.unfold(self.decoder(z))
+        return depth_to_space(self.decoder(z), self.cfg.patch_size)
 
     def decode(self, z: Tensor) -> Tensor:
         """z [B, latent_channels, r, r, r] -> x [B, C, R, R, R] in model space [-1, 1] (see module docstring)."""

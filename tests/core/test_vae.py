@@ -9,7 +9,7 @@ import torch
 from diffusion_core.checkpoint import load_checkpoint
 from diffusion_core.dataset import make_synthetic_dataset
 from diffusion_core.latent import encode_means, latent_stats
-from diffusion_core.vae import DepthToSpace, SpaceToDepth, VAEConfig, VoxelVAE
+from diffusion_core.vae import VAEConfig, VoxelVAE, depth_to_space, space_to_depth
 from diffusion_core.vae_train import VAELossConfig, VAEOptimConfig, VAETrainConfig, _lr, evaluate, main, vae_losses
 
 TINY_VAE = {"base_channels": 8, "channel_mults": [1, 2, 2], "num_res_blocks": 1, "latent_channels": 4,
@@ -39,11 +39,12 @@ def test_encode_decode_shapes_and_ranges(resolution, latent):
 
 def test_space_to_depth_folds_each_block_into_channels_and_depth_to_space_undoes_it():
     x = torch.arange(2 * 4 * 8**3, dtype=torch.float32).reshape(2, 4, 8, 8, 8)
-    folded = SpaceToDepth(2)(x)
+    folded = space_to_depth(x, 2)
     assert folded.shape == (2, 32, 4, 4, 4)
     # channel c * 8 + (i * 4 + j * 2 + k) holds voxel (2 d + i, 2 h + j, 2 w + k) of channel c
     assert torch.equal(folded[:, 3 * 8 + 5], x[:, 3, 1::2, 0::2, 1::2])
-    assert torch.equal(DepthToSpace(2)(folded), x)
+    assert torch.equal(depth_to_space(folded, 2), x)
+    assert torch.equal(space_to_depth(x, 1), x) and torch.equal(depth_to_space(x, 1), x)
 
 
 def test_a_patched_vae_downsamples_by_patch_times_levels_and_old_configs_mean_patch_1():
