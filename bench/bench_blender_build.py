@@ -18,9 +18,9 @@ import bpy
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from blender_addon import scene_build  # noqa: E402
-from blender_addon.generation import GenerationParams  # noqa: E402
-from blender_addon.meshing import cube_mesh, smooth_mesh  # noqa: E402
+from blender_addon.blender import scene_build  # noqa: E402
+from blender_addon.shared.generation import GenerationParams  # noqa: E402
+from blender_addon.shared.meshing import cube_mesh, smooth_mesh  # noqa: E402
 
 
 def sphere(resolution: int) -> np.ndarray:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from blender_addon import protocol as p  # noqa: E402
-from blender_addon.client import ClientError, JobFailed, VoxelClient  # noqa: E402
+from blender_addon.shared import protocol as p  # noqa: E402
+from blender_addon.shared.client import ClientError, JobFailed, VoxelClient  # noqa: E402
 from server.launch import ServerProcess  # noqa: E402
 
 

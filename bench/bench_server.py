@@ -22,18 +22,18 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from blender_addon import protocol as p  # noqa: E402
-from blender_addon.client import VoxelClient  # noqa: E402
+from blender_addon.shared import protocol as p  # noqa: E402
+from blender_addon.shared.client import VoxelClient  # noqa: E402
 from diffusion_core.pipeline import VoxelGenerator  # noqa: E402
 from server.app import ServerConfig, VoxelServer  # noqa: E402
 
 
 def untrained_checkpoint(directory: Path) -> Path:
-    from diffusion_core.checkpoint import save_checkpoint
-    from diffusion_core.diffusion import DiffusionConfig
+    from diffusion_core.models.checkpoint import save_checkpoint
+    from diffusion_core.diffusion.gaussian import DiffusionConfig
     from dataclasses import replace
 
-    from diffusion_core.unet import DEFAULT_UNET_16, UNet3D
+    from diffusion_core.models.unet import DEFAULT_UNET_16, UNet3D
 
     unet = replace(DEFAULT_UNET_16, num_classes=2)
     path = directory / "bench.safetensors"

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from diffusion_core.shapes import CLASS_NAMES  # noqa: E402
-from diffusion_core.unet import DEFAULT_UNET_16, UNet3D  # noqa: E402
+from diffusion_core.data.shapes import CLASS_NAMES  # noqa: E402
+from diffusion_core.models.unet import DEFAULT_UNET_16, UNet3D  # noqa: E402
 
 
 CASES = (("1 (raw)", 1, False), ("1 (padded to 2)", 1, True), ("2", 2, True))

@@ -1,17 +1,18 @@
 """Voxel Diffusion Blender extension: registration only.
 
-Nothing from bpy is imported at module level, so the bpy-free modules (protocol, client, meshing,
-colors) import cleanly outside Blender (the server and the tests use them).
+Two layers, one folder each: `shared/` needs neither bpy nor torch (protocol, client, meshing, colours,
+background jobs; the server imports it too), `blender/` is the bpy side. Nothing from bpy is imported at
+module level here, so `shared` imports cleanly outside Blender.
 """
 
 
 def register() -> None:
-    from . import registration
+    from .blender import registration
 
     registration.register()
 
 
 def unregister() -> None:
-    from . import registration
+    from .blender import registration
 
     registration.unregister()

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import load_checkpoint
-from .diffusion import DiffusionConfig, GaussianDiffusion
-from .latent import LATENT_CLIP_X0, LatentCodec
-from .samplers import SampleStep, SamplerName, sample_progressive
-from .unet import UNet3D, UNetConfig
+from .models.checkpoint import load_checkpoint
+from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
+from .models.latent import LATENT_CLIP_X0, LatentCodec
+from .diffusion.samplers import SampleStep, SamplerName, sample_progressive
+from .models.unet import UNet3D, UNetConfig
 
 
 def to_voxels(x: Tensor) -> np.ndarray:
@@ -85,7 +85,7 @@ class VoxelGenerator:
                              guidance_scale: float = 1.5) -> Iterator[SampleStep]:
         """Yield a SampleStep (x_t, pred_x0: [N, *sample_shape] in model space, latents for a latent
         model; ``to_voxels`` turns either into voxels) after each of `steps` steps. The default settings are
-        the panel's (blender_addon.protocol DEFAULT_*; a test keeps them equal).
+        the panel's (blender_addon.shared.protocol DEFAULT_*; a test keeps them equal).
 
         One label (index into class_names) and one seed per sample; a seed gives the same sample
         whether generated alone or in a batch. Stop iterating to cancel. Invalid arguments raise

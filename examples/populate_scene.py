@@ -16,8 +16,9 @@ from pathlib import Path
 import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `blender_addon`
-from blender_addon import api  # noqa: E402
-from blender_addon.protocol import DEFAULT_PORT, DEFAULT_STEPS  # noqa: E402
+from blender_addon.blender import api  # noqa: E402
+from blender_addon.shared.protocol import DEFAULT_PORT  # noqa: E402
+from blender_addon.shared.settings import DEFAULT_STEPS  # noqa: E402
 
 
 def script_parser(description: str, out: str, samples: int, resolution: tuple[int, int]) -> argparse.ArgumentParser:

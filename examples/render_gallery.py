@@ -15,8 +15,8 @@ from pathlib import Path
 import bpy
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: `blender_addon`
-from blender_addon import api  # noqa: E402
-from blender_addon.protocol import DEFAULT_GUIDANCE  # noqa: E402
+from blender_addon.blender import api  # noqa: E402
+from blender_addon.shared.settings import DEFAULT_GUIDANCE  # noqa: E402
 from populate_scene import script_argv, script_parser, sky  # noqa: E402  (examples/ is on sys.path when run as a script)
 
 

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 import diffusion_core.pipeline as pipeline
-from diffusion_core.colour_metrics import colour_stats, object_hue_histogram
-from diffusion_core.dataset import make_synthetic_dataset
-from diffusion_core.evaluate import EvalSettings, evaluate
+from diffusion_core.evaluation.colour_metrics import colour_stats, object_hue_histogram
+from diffusion_core.data.dataset import make_synthetic_dataset
+from diffusion_core.evaluation.evaluate import EvalSettings, evaluate
 from diffusion_core.pipeline import VoxelGenerator
 
 MODEL, CLASSIFIER = "models/default_16.safetensors", "models/classifier_16.safetensors"

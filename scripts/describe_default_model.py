@@ -16,12 +16,12 @@ from pathlib import Path
 
 import torch
 
-from blender_addon.protocol import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
-from diffusion_core.checkpoint import load_checkpoint
+from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from diffusion_core.models.checkpoint import load_checkpoint
 from diffusion_core.pipeline import VoxelGenerator
-from diffusion_core.render import plot_loss_curve, render_voxel_grid_png
-from diffusion_core.vae import VAEConfig, VoxelVAE
-from diffusion_core.vae_train import VAETrainConfig, evaluate, heldout_set
+from diffusion_core.evaluation.render import plot_loss_curve, render_voxel_grid_png
+from diffusion_core.models.vae import VAEConfig, VoxelVAE
+from diffusion_core.training.vae_trainer import VAETrainConfig, evaluate, heldout_set
 
 
 def _metrics(run: Path) -> list[dict]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from blender_addon.protocol import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from blender_addon.shared.settings import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 from diffusion_core.pipeline import VoxelGenerator
 
 MODELS = ("models/default_16.safetensors", "models/experiments/latent4_16.safetensors")

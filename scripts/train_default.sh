@@ -20,8 +20,8 @@ stage() {
   echo $((prev + SECONDS - start)) > "runs/$name.wall_s"
 }
 
-VAE_CMD=($PY -m diffusion_core.vae_train --config configs/vae_16_f2.json --out runs/vae_16_f2)
-LATENT_CMD=($PY -m diffusion_core.train --config configs/latent_16_f2.json --out runs/latent_16_f2)
+VAE_CMD=($PY -m diffusion_core train-vae --config configs/vae_16_f2.json --out runs/vae_16_f2)
+LATENT_CMD=($PY -m diffusion_core train --config configs/latent_16_f2.json --out runs/latent_16_f2)
 stage vae_16_f2 "${VAE_CMD[@]}"
 stage latent_16_f2 "${LATENT_CMD[@]}"
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffusion_core.checkpoint import load_checkpoint
-from diffusion_core.colour_metrics import colour_stats, nan_mean, object_hue_histogram, total_variation
-from diffusion_core.metrics import single_component
-from diffusion_core.vae import VoxelVAE, logits_to_model_space
-from diffusion_core.vae_train import CHECKPOINT_NAME, VAETrainConfig, heldout_set
+from diffusion_core.models.checkpoint import load_checkpoint
+from diffusion_core.evaluation.colour_metrics import colour_stats, nan_mean, object_hue_histogram, total_variation
+from diffusion_core.evaluation.metrics import single_component
+from diffusion_core.models.vae import VoxelVAE, logits_to_model_space
+from diffusion_core.training.vae_trainer import CHECKPOINT_NAME, VAETrainConfig, heldout_set
 
 
 @torch.no_grad()

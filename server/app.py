@@ -39,7 +39,7 @@ from typing import Any
 
 import zmq
 
-from blender_addon.protocol import (INTERNAL, INVALID_REQUEST, LIMIT_EXCEEDED, LOST, QUEUE_FULL, SHUTTING_DOWN,
+from blender_addon.shared.protocol import (INTERNAL, INVALID_REQUEST, LIMIT_EXCEEDED, LOST, QUEUE_FULL, SHUTTING_DOWN,
                                     UNKNOWN_CLASS, UNKNOWN_JOB, Accepted, Body, Cancel, Cancelled, ErrorReply,
                                     GenerateRequest, Hello, Limits, Message, Ping, Pong, ProtocolError, ServerInfo,
                                     DEFAULT_PORT, decode, encode, is_ipv6_literal, reply, show, tcp_address)

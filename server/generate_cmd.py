@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from blender_addon.client import ClientError, CurveKeys, VoxelClient
-from blender_addon.protocol import MESH_STYLES, GenerateRequest, GenerateResult, ProtocolError, split_tcp_address
+from blender_addon.shared.client import ClientError, CurveKeys, VoxelClient
+from blender_addon.shared.protocol import GenerateRequest, GenerateResult, ProtocolError, split_tcp_address
+from blender_addon.shared.settings import MESH_STYLES
 from server.mesh_io import WRITERS
 from server.model_loading import CheckpointError, load_generator
-from server.sampling_args import add_sampling_arguments
+from blender_addon.shared.sampling_args import add_sampling_arguments
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

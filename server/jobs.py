@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from blender_addon.protocol import GenerateRequest
+from blender_addon.shared.protocol import GenerateRequest
 
 # Why a running job must stop; checked by the compute thread at every denoising step.
 STOP_CANCEL = "cancel"

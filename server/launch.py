@@ -13,7 +13,7 @@ import tempfile
 from collections import deque
 from pathlib import Path
 
-from blender_addon.server_process import LocalServer
+from blender_addon.shared.server_process import LocalServer
 
 REPO = Path(__file__).resolve().parents[1]
 

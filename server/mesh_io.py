@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blender_addon.protocol import MeshData
+from blender_addon.shared.protocol import MeshData
 
 
 def per_vertex_colors(mesh: MeshData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,4 +22,4 @@ def load_generator(path: Path, device: str) -> Any:
     except (SafetensorError, ValueError, KeyError, TypeError, RuntimeError, OSError) as e:
         reason = (str(e).strip().splitlines() or [""])[0] or type(e).__name__
         raise CheckpointError(f"cannot load checkpoint {path}: {type(e).__name__}: {reason}. Expected a "
-                              "safetensors checkpoint written by `python -m server train` or `export`") from e
+                              "safetensors checkpoint written by `python -m diffusion_core train` or `export`") from e

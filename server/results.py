@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from blender_addon import meshing
-from blender_addon.protocol import GenerateRequest, GenerateResult, MeshData
+from blender_addon.shared import meshing
+from blender_addon.shared.protocol import GenerateRequest, GenerateResult, MeshData
 
 PREVIEW_MAX_RESOLUTION = 16
 

@@ -24,8 +24,8 @@ import sys
 import threading
 from pathlib import Path
 
-from blender_addon.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT, Limits
-from blender_addon.server_process import default_threads
+from blender_addon.shared.protocol import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_PORT, Limits
+from blender_addon.shared.server_process import default_threads
 from server.app import ServerConfig, ServerError, VoxelServer, is_loopback  # noqa: F401 (re-exported)
 from server.model_loading import CheckpointError, load_generator
 from server.worker import FAULTS

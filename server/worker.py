@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from blender_addon.protocol import (INTERNAL, LOST, SHUTTING_DOWN, TOO_LARGE, Body, Cancelled, ErrorReply,
+from blender_addon.shared.protocol import (INTERNAL, LOST, SHUTTING_DOWN, TOO_LARGE, Body, Cancelled, ErrorReply,
                                     Progress, TERMINAL_TYPES, encode, reply)
 from server.jobs import STOP_CANCEL, STOP_CLIENT_GONE, STOP_SHUTDOWN, Job, JobQueue, QueueClosed
 from server.results import build_result, preview, result_nbytes

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from diffusion_core.checkpoint import save_checkpoint
-from diffusion_core.diffusion import DiffusionConfig
-from diffusion_core.unet import UNet3D, UNetConfig
+from diffusion_core.models.checkpoint import save_checkpoint
+from diffusion_core.diffusion.gaussian import DiffusionConfig
+from diffusion_core.models.unet import UNet3D, UNetConfig
 
 
 def save_tiny_checkpoint(path: Path, class_names: Sequence[str], *, resolution: int = 8, num_timesteps: int = 1000,

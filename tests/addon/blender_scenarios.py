@@ -64,7 +64,7 @@ def refused_install(zip_path: str) -> None:
 
 
 def _check_generated(obj, class_name: str, seed: int, style: str) -> None:
-    names = _shipped("scene_build")
+    names = _shipped("blender.scene_build")
     COLLECTION_NAME, COLOR_ATTRIBUTE, MATERIAL_NAME = names.COLLECTION_NAME, names.COLOR_ATTRIBUTE, names.MATERIAL_NAME
 
     assert obj.name == f"{class_name}_{seed}", obj.name
@@ -107,7 +107,7 @@ def installed_extension(zip_path: str, wheel_only: bool, port: int, dead_port: i
 
     prefs.port, prefs.timeout = port, 5.0
     assert ops.connect() == {"FINISHED"}
-    runtime = _shipped("runtime")
+    runtime = _shipped("blender.runtime")
     assert runtime.class_names() == ["chair", "table", "lamp"]
     assert settings.class_name == "chair"
 
@@ -177,8 +177,8 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
     """The UI path of the installed extension: worker thread + queue drained by the timer callback; undo;
     cancel; a server it started itself (`server_python`: a Python with torch) killed mid-job."""
     _install_extension(zip_path, wheel_only)
-    runtime, GenerationParams = _shipped("runtime"), _shipped("generation").GenerationParams
-    ServerAddress, LocalServer = _shipped("jobs").ServerAddress, _shipped("server_process").LocalServer
+    runtime, GenerationParams = _shipped("blender.runtime"), _shipped("shared.generation").GenerationParams
+    ServerAddress, LocalServer = _shipped("shared.background").ServerAddress, _shipped("shared.server_process").LocalServer
     try:
         runtime.server_address = lambda: ServerAddress("127.0.0.1", port, timeout_s=1.0, retries=1)
         scene = bpy.context.scene.name  # a name: undo invalidates RNA references
@@ -234,7 +234,7 @@ def scripting_api(zip_path: str, wheel_only: bool, port: int, out_dir: str) -> N
     """The documented API of the installed extension (bl_ext.user_default.voxel_diffusion.api): grid,
     scatter without overlaps, save."""
     _install_extension(zip_path, wheel_only)
-    api, footprint_radius = _shipped("api"), _shipped("layout").footprint_radius
+    api, footprint_radius = _shipped("blender.api"), _shipped("shared.layout").footprint_radius
 
     assert api.server_info(port=port).class_names == ("chair", "table", "lamp")
     objs = api.generate_objects([("chair", 1), ("lamp", 2)], port=port, steps=2, threshold=0.5, location=(0, 0, 1))
@@ -264,10 +264,10 @@ def scripting_api(zip_path: str, wheel_only: bool, port: int, out_dir: str) -> N
 def synthetic_build() -> None:
     """scene_build from known voxels: counts and colours match the mesh arrays exactly."""
     sys.path.insert(0, str(REPO))
-    from blender_addon import scene_build
-    from blender_addon.colors import srgb_to_linear
-    from blender_addon.generation import GenerationParams
-    from blender_addon.meshing import cube_mesh
+    from blender_addon.blender import scene_build
+    from blender_addon.shared.colors import srgb_to_linear
+    from blender_addon.shared.generation import GenerationParams
+    from blender_addon.shared.meshing import cube_mesh
 
     vox = np.zeros((4, 4, 4, 4), np.float32)
     vox[:, 1, 1, 1] = (1.0, 0.5, 0.0, 1.0)

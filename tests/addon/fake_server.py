@@ -7,7 +7,7 @@ import time
 
 import zmq
 
-from blender_addon import protocol as p
+from blender_addon.shared import protocol as p
 
 INFO = p.ServerInfo(server_version="9.9.9", model_name="fake-model", class_names=("chair", "lamp"),
                     resolution=8, instance_id="fake-instance")

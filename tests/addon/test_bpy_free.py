@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from blender_addon.generation import GenerationParams, preset_steps
-from blender_addon.jobs import make_request
-from blender_addon.layout import footprint_radius, grid_positions, scatter_positions
+from blender_addon.shared.generation import GenerationParams, preset_steps
+from blender_addon.shared.background import make_request
+from blender_addon.shared.layout import footprint_radius, grid_positions, scatter_positions
 
 
 def test_params_round_trip_through_custom_property_values():

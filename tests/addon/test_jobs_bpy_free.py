@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from blender_addon.generation import GenerationParams
-from blender_addon.jobs import (BackgroundJob, JobFailed, JobProgress, ServerAddress, ServerMonitor, ServerStatus,
+from blender_addon.shared.generation import GenerationParams
+from blender_addon.shared.background import (BackgroundJob, JobFailed, JobProgress, ServerAddress, ServerMonitor, ServerStatus,
                                 check_server, run_generation)
 from tests.addon.fake_server import INFO, FakeServer
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from blender_addon.client import ServerUnavailable, VoxelClient
-from blender_addon.server_process import LocalServer, default_threads
+from blender_addon.shared.client import ServerUnavailable, VoxelClient
+from blender_addon.shared.server_process import LocalServer, default_threads
 
 
 def test_starts_answers_and_stops(tiny_checkpoint, tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from diffusion_core.pipeline import VoxelGenerator
-from diffusion_core.shapes import CLASS_NAMES
+from diffusion_core.data.shapes import CLASS_NAMES
 
 BUNDLED = Path(__file__).resolve().parents[2] / "models" / "default_16.safetensors"
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_core import checkpoint
-from diffusion_core.checkpoint import export_inference_checkpoint, load_checkpoint, save_checkpoint
-from diffusion_core.diffusion import DiffusionConfig
-from diffusion_core.ema import EMA
+from diffusion_core.models import checkpoint
+from diffusion_core.models.checkpoint import export_inference_checkpoint, load_checkpoint, save_checkpoint
+from diffusion_core.diffusion.gaussian import DiffusionConfig
+from diffusion_core.training.ema import EMA
 from diffusion_core.pipeline import VoxelGenerator
-from diffusion_core.unet import UNet3D, UNetConfig
+from diffusion_core.models.unet import UNet3D, UNetConfig
 
 CLASSES = ["cube", "sphere", "torus"]
 UNET = UNetConfig(resolution=8, in_channels=4, base_channels=8, channel_mults=(1, 2), attention_resolutions=(4,),

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_core.dataset import VoxelDataset, make_synthetic_dataset
-from diffusion_core.shapes import CLASS_NAMES
+from diffusion_core.data.dataset import VoxelDataset, make_synthetic_dataset
+from diffusion_core.data.shapes import CLASS_NAMES
 
 
 def test_balanced_and_shuffled():

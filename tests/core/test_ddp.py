@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from diffusion_core.checkpoint import load_checkpoint
-from diffusion_core.distributed import DataOrder, DistInfo, step_seed
+from diffusion_core.models.checkpoint import load_checkpoint
+from diffusion_core.training.distributed import DataOrder, DistInfo, step_seed
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,7 +41,7 @@ def test_ranks_take_disjoint_slices_of_the_same_seeded_batches():
 
 
 def test_two_process_gloo_run_keeps_ranks_in_sync(tmp_path):
-    """torchrun launches two CPU processes; each trains through diffusion_core.train.train and
+    """torchrun launches two CPU processes; each trains through diffusion_core.training.diffusion_trainer.train and
     writes a hash of its final weights; rank 0 alone writes the run directory."""
     run, hashes = tmp_path / "run", tmp_path / "hashes"
     hashes.mkdir()
@@ -52,8 +52,8 @@ def test_two_process_gloo_run_keeps_ranks_in_sync(tmp_path):
         sys.path.insert(0, {str(REPO)!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         torch.set_num_threads(1)
-        from diffusion_core.train import train
-        from diffusion_core.train_config import TrainConfig, apply_overrides
+        from diffusion_core.training.diffusion_trainer import train
+        from diffusion_core.training.config import TrainConfig, apply_overrides
         from test_ddp import state_hash
         base = TrainConfig.load({str(REPO / "configs" / "tiny_test.json")!r}).to_dict()
         cfg = TrainConfig.from_dict(apply_overrides(base, [("optim.steps", "4"), ("optim.label_dropout", "0.5")]))

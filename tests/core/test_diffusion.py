@@ -6,12 +6,12 @@ import pytest
 import torch
 from diffusers import DDPMScheduler
 
-from diffusion_core.diffusion import (
+from diffusion_core.diffusion.gaussian import (
     DiffusionConfig,
     GaussianDiffusion,
     discretized_gaussian_log_likelihood,
 )
-from diffusion_core.schedules import make_betas
+from diffusion_core.diffusion.schedules import make_betas
 
 SHAPE = (2, 4, 4, 4, 4)
 

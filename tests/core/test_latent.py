@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from diffusion_core.checkpoint import CODEC_PREFIX, export_inference_checkpoint, load_checkpoint
-from diffusion_core.dataset import make_synthetic_dataset
-from diffusion_core.latent import LatentCodec, LatentDataset, encode_dataset
+from diffusion_core.models.checkpoint import CODEC_PREFIX, export_inference_checkpoint, load_checkpoint
+from diffusion_core.data.dataset import make_synthetic_dataset
+from diffusion_core.models.latent import LatentCodec, LatentDataset, encode_dataset
 from diffusion_core.pipeline import VoxelGenerator
-from diffusion_core.train import main as train_main
-from diffusion_core.train_config import TrainConfig
-from diffusion_core.vae_train import main as vae_main
+from diffusion_core.training.diffusion_trainer import main as train_main
+from diffusion_core.training.config import TrainConfig
+from diffusion_core.training.vae_trainer import main as vae_main
 
 TINY_VAE = {"data": {"resolution": 16, "num_samples": 24, "seed": 1},
             "model": {"base_channels": 8, "channel_mults": [1, 2, 2], "latent_channels": 4, "norm_groups": 4},

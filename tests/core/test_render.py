@@ -2,8 +2,8 @@
 import matplotlib.image as mpimg
 import numpy as np
 
-from diffusion_core.render import PANEL_INCHES, plot_loss_curve, render_voxel_grid_png
-from diffusion_core.shapes import make_shape
+from diffusion_core.evaluation.render import PANEL_INCHES, plot_loss_curve, render_voxel_grid_png
+from diffusion_core.data.shapes import make_shape
 
 
 def test_voxel_grid_png_size_and_content(tmp_path):

@@ -6,9 +6,9 @@ import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from diffusion_core.diffusion import GaussianDiffusion
-from diffusion_core.samplers import SampleStep, sample, sample_progressive, spaced_timesteps
-from diffusion_core.schedules import make_betas
+from diffusion_core.diffusion.gaussian import GaussianDiffusion
+from diffusion_core.diffusion.samplers import SampleStep, sample, sample_progressive, spaced_timesteps
+from diffusion_core.diffusion.schedules import make_betas
 
 SHAPE = (2, 4, 4, 4, 4)
 SEEDS = (11, 12)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from diffusers import DDPMScheduler
 
-from diffusion_core.schedules import make_betas
+from diffusion_core.diffusion.schedules import make_betas
 
 
 @pytest.mark.parametrize(

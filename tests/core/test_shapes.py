@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from diffusion_core.shapes import CLASS_NAMES, hsv_to_rgb, make_shape, make_shapes
+from diffusion_core.data.shapes import CLASS_NAMES, hsv_to_rgb, make_shape, make_shapes
 
 SIX_CONNECTED = ndimage.generate_binary_structure(3, 1)
 

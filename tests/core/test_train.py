@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffusion_core import train as train_module
-from diffusion_core.checkpoint import load_checkpoint
+from diffusion_core.training import diffusion_trainer as train_module
+from diffusion_core.models.checkpoint import load_checkpoint
 from diffusion_core.pipeline import VoxelGenerator
-from diffusion_core.shapes import CLASS_NAMES
-from diffusion_core.train import main
-from diffusion_core.train_config import TrainConfig, apply_overrides
+from diffusion_core.data.shapes import CLASS_NAMES
+from diffusion_core.training.diffusion_trainer import main
+from diffusion_core.training.config import TrainConfig, apply_overrides
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny_test.json"
 

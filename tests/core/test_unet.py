@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from diffusion_core.unet import DEFAULT_UNET_16, UNet3D, UNetConfig
+from diffusion_core.models.unet import DEFAULT_UNET_16, UNet3D, UNetConfig
 
 TINY = dict(base_channels=8, channel_mults=(1, 2), attention_resolutions=(4,), norm_groups=4, num_heads=2)
 

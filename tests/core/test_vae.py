@@ -6,11 +6,11 @@ import json
 import pytest
 import torch
 
-from diffusion_core.checkpoint import load_checkpoint
-from diffusion_core.dataset import make_synthetic_dataset
-from diffusion_core.latent import encode_means, latent_stats
-from diffusion_core.vae import VAEConfig, VoxelVAE, depth_to_space, space_to_depth
-from diffusion_core.vae_train import VAELossConfig, VAEOptimConfig, VAETrainConfig, _lr, evaluate, main, vae_losses
+from diffusion_core.models.checkpoint import load_checkpoint
+from diffusion_core.data.dataset import make_synthetic_dataset
+from diffusion_core.models.latent import encode_means, latent_stats
+from diffusion_core.models.vae import VAEConfig, VoxelVAE, depth_to_space, space_to_depth
+from diffusion_core.training.vae_trainer import VAELossConfig, VAEOptimConfig, VAETrainConfig, _lr, evaluate, main, vae_losses
 
 TINY_VAE = {"base_channels": 8, "channel_mults": [1, 2, 2], "num_res_blocks": 1, "latent_channels": 4,
             "norm_groups": 4}

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffusion_core.classifier import ClassifierTrainConfig, train_classifier
+from diffusion_core.training.classifier_trainer import ClassifierTrainConfig, train_classifier
 from tests.tiny_models import save_tiny_checkpoint
 
 CLASSES = ["cube", "table", "tree"]

@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from diffusion_core.classifier import (
-    ClassifierConfig, ClassifierTrainConfig, VoxelClassifier, augment, fit, load_classifier,
-)
-from diffusion_core.dataset import make_synthetic_dataset
+from diffusion_core.models.classifier import ClassifierConfig, VoxelClassifier, load_classifier
+from diffusion_core.training.classifier_trainer import ClassifierTrainConfig, augment, fit
+from diffusion_core.data.dataset import make_synthetic_dataset
 
 
 def test_logits_shape_and_predict_reads_alpha_only():

@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffusion_core.colour_metrics import (
+from diffusion_core.evaluation.colour_metrics import (
     MIN_REGION_VOXELS, SAME_COLOUR_DELTA_E, colour_stats, face_pairs, hue_histogram, lab_colours,
     object_hue_histogram, object_mean_hues, total_variation,
 )
-from diffusion_core.metrics import set_metrics
-from diffusion_core.shapes import hsv_to_rgb
+from diffusion_core.evaluation.metrics import set_metrics
+from diffusion_core.data.shapes import hsv_to_rgb
 
 R = 6
 RED, BLUE = (0.8, 0.2, 0.2), (0.2, 0.2, 0.8)

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from diffusion_core.evaluate import EvalSettings, SweepSettings, evaluate, sweep
-from server.cli import main as cli_main
+from diffusion_core.evaluation.evaluate import EvalSettings, SweepSettings, evaluate, sweep
+from diffusion_core.cli import main as cli_main
 
 from .conftest import CLASSES
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from diffusion_core.metrics import (
+from diffusion_core.evaluation.metrics import (
     coverage, iou_distances, minimum_matching_distance, occupancy, one_nn_accuracy, set_metrics,
     single_component,
 )
-from diffusion_core.colour_metrics import hue_distance
+from diffusion_core.evaluation.colour_metrics import hue_distance
 
 R = 6
 

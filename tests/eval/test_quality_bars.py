@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from diffusion_core.quality_bars import quality_bars
+from diffusion_core.evaluation.quality_bars import quality_bars
 
 GOOD = {"accuracy": 0.99, "nna": 0.55, "connected": 0.99, "occupied_ratio": 1.0, "flatness": 0.95,
         "value": 0.77, "value_diff": -0.01, "hue_tv": 0.6, "object_hue_tv_all": 0.2}

@@ -4,8 +4,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from blender_addon.colors import MASK_DEFAULT_RGB, srgb_to_linear
-from blender_addon.meshing import cube_mesh, smooth_mesh
+from blender_addon.shared.colors import MASK_DEFAULT_RGB, srgb_to_linear
+from blender_addon.shared.meshing import cube_mesh, smooth_mesh
 
 
 def _grid(r: int, cells: dict[tuple[int, int, int], tuple[float, float, float]]) -> np.ndarray:

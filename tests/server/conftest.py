@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from blender_addon.protocol import Limits
+from blender_addon.shared.protocol import Limits
 from tests.tiny_models import save_tiny_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,12 +10,12 @@ import time
 
 import pytest
 
-from blender_addon import protocol as p
-from blender_addon.client import DEFAULT_TIMEOUT_S, JobFailed, ServerUnavailable, VoxelClient
-from blender_addon.generation import GenerationParams
-from blender_addon.jobs import BackgroundJob, JobProgress, ServerAddress, run_generation
-from blender_addon.jobs import JobFailed as AddonJobFailed
-from blender_addon.server_process import LocalServer
+from blender_addon.shared import protocol as p
+from blender_addon.shared.client import DEFAULT_TIMEOUT_S, JobFailed, ServerUnavailable, VoxelClient
+from blender_addon.shared.generation import GenerationParams
+from blender_addon.shared.background import BackgroundJob, JobProgress, ServerAddress, run_generation
+from blender_addon.shared.background import JobFailed as AddonJobFailed
+from blender_addon.shared.server_process import LocalServer
 from server.launch import REPO, ServerProcess
 from server.worker import FAULT_COMPUTE_THREAD
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
-from blender_addon import protocol as p
-from blender_addon.client import VoxelClient
+from blender_addon.shared import protocol as p
+from blender_addon.shared.client import VoxelClient
 from server.app import MAX_REQUEST_BYTES
 from server.launch import ServerProcess
 

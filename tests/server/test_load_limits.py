@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import zmq
 
-from blender_addon import protocol as p
-from blender_addon.client import VoxelClient
+from blender_addon.shared import protocol as p
+from blender_addon.shared.client import VoxelClient
 from server.launch import ServerProcess
 
 from .conftest import port_of

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from blender_addon import protocol as p
-from blender_addon.client import CurveKeys, JobFailed, ServerUnavailable, VoxelClient
+from blender_addon.shared import protocol as p
+from blender_addon.shared.client import CurveKeys, JobFailed, ServerUnavailable, VoxelClient
 from server import serve
 from server.keys import create_keys
 from server.launch import REPO, ServerProcess

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blender_addon import protocol as p
+from blender_addon.shared import protocol as p
+from blender_addon.shared.settings import MAX_SEED
 
 
 def roundtrip(msg: p.Message) -> p.Message:
@@ -27,7 +28,7 @@ def test_every_body_type_round_trips():
     mesh = p.MeshData(rng.random((4, 3), np.float32), np.array([[0, 1, 2, 3]], np.int32),
                       rng.random((1, 4), np.float32), "face")
     bodies = [p.Hello("t"), p.ServerInfo(model_name="m", class_names=("a", "b"), resolution=16, instance_id="i"),
-              p.GenerateRequest(class_label="a", seed=p.MAX_SEED, count=3, steps=7, sampler="ddpm", eta=0.5,
+              p.GenerateRequest(class_label="a", seed=MAX_SEED, count=3, steps=7, sampler="ddpm", eta=0.5,
                                 guidance=20.0, outputs=("mesh",), mesh_style="cubes", preview=True),
               p.Accepted(3), p.Progress(2, 5, rng.random((1, 4, 2, 2, 2)).astype(np.float16)),
               p.GenerateResult("a", (1, 2), rng.random((2, 4, 3, 3, 3), np.float32), (mesh,)),
@@ -51,7 +52,7 @@ def test_generate_defaults_and_unknown_fields_ignored():
     msg = p.decode(frames_for("generate", {"class_label": "chair", "future_field": [1, 2]}))
     assert msg.body == p.GenerateRequest(class_label="chair")
     assert msg.body.seeds == [0]
-    assert p.GenerateRequest(seed=p.MAX_SEED, count=2).seeds == [p.MAX_SEED, 0]
+    assert p.GenerateRequest(seed=MAX_SEED, count=2).seeds == [MAX_SEED, 0]
 
 
 @pytest.mark.parametrize("field, value", [

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import zmq
 
-from blender_addon import protocol as p
-from blender_addon.client import JobCancelled, JobFailed, VoxelClient
+from blender_addon.shared import protocol as p
+from blender_addon.shared.client import JobCancelled, JobFailed, VoxelClient
 
 from .conftest import port_of
 
@@ -355,7 +355,7 @@ def test_jobs_of_a_departed_client_are_dropped(server):
 
 
 def test_absent_server_raises_within_bounded_time():
-    from blender_addon.client import ServerUnavailable
+    from blender_addon.shared.client import ServerUnavailable
 
     with zmq.Context() as ctx:
         s = ctx.socket(zmq.ROUTER)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
-from .protocol import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from .settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE, DEFAULT_SAMPLER, DEFAULT_STEPS
 
 MeshStyle = Literal["smooth", "cubes"]
 Sampler = Literal["ddim", "ddpm"]
@@ -20,8 +20,6 @@ QUALITY_PRESETS: dict[str, tuple[int, Sampler]] = {
 }
 """Quality preset -> (sampling steps, sampler). "CUSTOM" uses the explicit steps/sampler."""
 
-MAX_SEED = 2**31 - 1
-
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -32,9 +30,9 @@ class GenerationParams:
     steps: int = DEFAULT_STEPS
     sampler: Sampler = DEFAULT_SAMPLER
     guidance: float = DEFAULT_GUIDANCE
-    mesh_style: MeshStyle = "smooth"
+    mesh_style: MeshStyle = DEFAULT_MESH_STYLE
     threshold: float = DEFAULT_ALPHA_THRESHOLD
-    size: float = 1.0
+    size: float = DEFAULT_MESH_SIZE
 
     def with_seed(self, seed: int) -> GenerationParams:
         return replace(self, seed=int(seed))

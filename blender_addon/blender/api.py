@@ -2,9 +2,9 @@
 
 Works inside Blender (`blender -b -P script.py`, the Python console) and with the `bpy` module from
 PyPI. With the installed extension, import it as `bl_ext.user_default.voxel_diffusion.api`; from a
-source checkout, put the repository root on sys.path and `from blender_addon import api`.
+source checkout, put the repository root on sys.path and `from blender_addon.blender import api`.
 
-    from blender_addon import api
+    from blender_addon.blender import api
     objs = api.generate_objects([("chair", 1), ("table", 7)], style="cubes", size=1.5)
     api.populate_grid(["chair", "lamp"], seeds=[0, 1, 2], spacing=2.0)
     api.scatter_on_plane(8, ["chair", "table"], area=(10, 10), min_distance=0.3, seed=3)
@@ -23,12 +23,12 @@ import bpy
 import numpy as np
 
 from . import scene_build
-from .client import DEFAULT_TIMEOUT_S
-from .generation import GenerationParams, MeshStyle, Sampler
-from .jobs import GenerationError, ServerAddress, check_server, generate_many
-from .layout import footprint_radius, grid_positions, scatter_positions
-from .protocol import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_PORT, DEFAULT_SAMPLER, DEFAULT_STEPS,
-                       ServerInfo)
+from ..shared.client import DEFAULT_TIMEOUT_S
+from ..shared.generation import GenerationParams, MeshStyle, Sampler
+from ..shared.background import GenerationError, ServerAddress, check_server, generate_many
+from ..shared.layout import footprint_radius, grid_positions, scatter_positions
+from ..shared.protocol import DEFAULT_PORT, ServerInfo
+from ..shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 
 __all__ = ["GenerationError", "server_info", "generate_objects", "populate_grid", "scatter_on_plane", "save_blend"]
 

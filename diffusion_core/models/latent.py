@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import CODEC_PREFIX, Checkpoint
-from .dataset import GridDataset, VoxelDataset
+from ..data.dataset import GridDataset, VoxelDataset
 from .vae import VAEConfig, VoxelVAE
 
 LATENT_CLIP_X0 = 6.0

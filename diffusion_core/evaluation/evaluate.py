@@ -22,15 +22,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint
-from .classifier import VoxelClassifier, load_classifier
+from ..models.checkpoint import load_checkpoint
+from ..models.classifier import VoxelClassifier, load_classifier
 from .colour_metrics import (
     HUE_BINS, MIN_REGION_VOXELS, OBJECT_HUE_BINS, SAME_COLOUR_DELTA_E, ColourStats, colour_stats, nan_mean,
     object_hue_histogram, total_variation, voxel_hue_histogram,
 )
-from .dataset import VoxelDataset, make_synthetic_dataset
+from ..data.dataset import VoxelDataset, make_synthetic_dataset
 from .metrics import set_metrics
-from .pipeline import VoxelGenerator
+from ..pipeline import VoxelGenerator
 from .quality_bars import quality_bars
 from .render import render_voxel_grid_png
 
@@ -39,7 +39,7 @@ Metrics = dict[str, float | None]
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Defaults: the panel's sampling defaults (blender_addon.protocol DEFAULT_*; a test keeps them equal)."""
+    """Defaults: the panel's sampling defaults (blender_addon.shared.protocol DEFAULT_*; a test keeps them equal)."""
 
     n_per_class: int = 16
     steps: int = 25

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import bpy
 import numpy as np
 
-from .colors import srgb_to_linear
-from .generation import GenerationParams
-from .meshing import MeshArrays
+from ..shared.colors import srgb_to_linear
+from ..shared.generation import GenerationParams
+from ..shared.meshing import MeshArrays
 
 COLLECTION_NAME = "Voxel Diffusion"
 COLOR_ATTRIBUTE = "Color"

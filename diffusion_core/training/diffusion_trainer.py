@@ -1,8 +1,8 @@
 """Train a class-conditional voxel diffusion model.
 
-    python -m diffusion_core.train --config configs/default_16.json --out runs/NAME [--optim.lr 1e-4 ...]
-    python -m diffusion_core.train --out runs/NAME --resume [--optim.steps 40000]
-    torchrun --nproc-per-node=N -m diffusion_core.train ...      (same flags; DDP, gloo on CPU / nccl on CUDA)
+    python -m diffusion_core train --config configs/default_16.json --out runs/NAME [--optim.lr 1e-4 ...]
+    python -m diffusion_core train --out runs/NAME --resume [--optim.steps 40000]
+    torchrun --nproc-per-node=N -m diffusion_core train ...      (same flags; DDP, gloo on CPU / nccl on CUDA)
 
 Run directory (written by rank 0):
     config.json              the effective TrainConfig
@@ -41,17 +41,17 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from . import distributed as D
-from .checkpoint import Checkpoint, export_inference_checkpoint, load_checkpoint, save_checkpoint
-from .dataset import VoxelDataset, make_synthetic_dataset
-from .diffusion import GaussianDiffusion
+from ..models.checkpoint import Checkpoint, export_inference_checkpoint, load_checkpoint, save_checkpoint
+from ..data.dataset import VoxelDataset, make_synthetic_dataset
+from ..diffusion.gaussian import GaussianDiffusion
 from .ema import EMA
-from .latent import LATENT_CLIP_X0, LatentCodec, LatentDataset, encode_dataset
+from ..models.latent import LATENT_CLIP_X0, LatentCodec, LatentDataset, encode_dataset
 from .lr_schedule import warmup_cosine_lr
-from .pipeline import to_voxels
-from .render import plot_loss_curve, render_voxel_grid_png
-from .samplers import sample
-from .train_config import DERIVED_MODEL_FIELDS, TrainConfig, apply_overrides
-from .unet import UNet3D
+from ..pipeline import to_voxels
+from ..evaluation.render import plot_loss_curve, render_voxel_grid_png
+from ..diffusion.samplers import sample
+from .config import DERIVED_MODEL_FIELDS, TrainConfig, apply_overrides
+from ..models.unet import UNet3D
 
 CHECKPOINT_NAME = "ckpt_last.safetensors"
 EXPORT_NAME = "model_ema_fp16.safetensors"
@@ -277,7 +277,7 @@ def _write_metrics(path: Path, records: list[dict[str, Any]]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m diffusion_core.train", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m diffusion_core train", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, help="JSON config (not needed with --resume)")
     parser.add_argument("--out", type=Path, required=True, help="run directory")
@@ -313,6 +313,3 @@ def main(argv: Sequence[str] | None = None) -> None:
     cfg = TrainConfig.from_dict(apply_overrides(base, overrides))
     train(cfg, args.out, resume=args.resume)
 
-
-if __name__ == "__main__":
-    main()

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import bpy
 
-from . import scene_build
-from .generation import GenerationParams
-from .jobs import (BackgroundJob, JobCancelled, JobDone, JobFailed, JobProgress, ServerAddress, ServerMonitor,
+from . import ADDON_PACKAGE, scene_build
+from ..shared.generation import GenerationParams
+from ..shared.background import (BackgroundJob, JobCancelled, JobDone, JobFailed, JobProgress, ServerAddress, ServerMonitor,
                    ServerStatus, check_server)
-from .server_process import LocalServer
+from ..shared.server_process import LocalServer
 
 LOCAL_SERVER = LocalServer(restart_on_crash=True)  # a crashed server is started again (and said so)
 STATUS_MESSAGE_SECONDS = 8.0
@@ -52,7 +52,7 @@ STATE = _State()
 
 def preferences():
     """The add-on preferences, or None when the add-on is not registered as an add-on."""
-    addon = bpy.context.preferences.addons.get(__package__)
+    addon = bpy.context.preferences.addons.get(ADDON_PACKAGE)
     return addon.preferences if addon is not None else None
 
 
@@ -216,7 +216,7 @@ def _redraw() -> None:
 def user_path(*parts: str) -> Path:
     """A writable folder for add-on data: the extension's user directory when installed as one."""
     try:
-        return Path(bpy.utils.extension_path_user(__package__, path="/".join(parts), create=True))
+        return Path(bpy.utils.extension_path_user(ADDON_PACKAGE, path="/".join(parts), create=True))
     except (ValueError, KeyError):  # not installed as an extension (e.g. registered from sys.path)
         path = Path(bpy.app.tempdir or "/tmp").joinpath("voxel_diffusion", *parts)
         path.mkdir(parents=True, exist_ok=True)

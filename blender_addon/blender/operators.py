@@ -10,8 +10,9 @@ import random
 import bpy
 
 from . import runtime, scene_build
-from .generation import MAX_SEED, GenerationParams
-from .jobs import JobDone, JobFailed, run_generation
+from .properties import MAX_PANEL_SEED
+from ..shared.generation import GenerationParams
+from ..shared.background import JobDone, JobFailed, run_generation
 
 
 def _settings(context):
@@ -50,7 +51,7 @@ def _run(operator, context, params: GenerationParams, count: int, target: runtim
 
 
 def _random_seed() -> int:
-    return random.SystemRandom().randint(0, MAX_SEED)
+    return random.SystemRandom().randint(0, MAX_PANEL_SEED)
 
 
 class VOXELDIFF_OT_generate(bpy.types.Operator):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .diffusion import GaussianDiffusion, extract
+from .gaussian import GaussianDiffusion, extract
 
 SamplerName = Literal["ddpm", "ddim"]
 

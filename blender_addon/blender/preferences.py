@@ -4,13 +4,13 @@ from __future__ import annotations
 import bpy
 from bpy.props import BoolProperty, FloatProperty, IntProperty, StringProperty
 
-from . import runtime
-from .client import DEFAULT_TIMEOUT_S
-from .protocol import DEFAULT_PORT
+from . import ADDON_PACKAGE, runtime
+from ..shared.client import DEFAULT_TIMEOUT_S
+from ..shared.protocol import DEFAULT_PORT
 
 
 class VoxelDiffusionPreferences(bpy.types.AddonPreferences):
-    bl_idname = __package__
+    bl_idname = ADDON_PACKAGE
 
     host: StringProperty(name="Host", default="127.0.0.1")
     port: IntProperty(name="Port", default=DEFAULT_PORT, min=1, max=65535)

@@ -1,13 +1,6 @@
-"""A small 3D CNN that names the shape class of a voxel grid (for evaluation), and its training.
+"""Training of the evaluation classifier (models.classifier) on fresh synthetic data.
 
-The classifier sees only the occupancy (alpha >= threshold, as a {0, 1} float grid [B, 1, R, R, R]), so
-its accuracy on generated samples measures shape, whatever the colours; colours are measured separately
-(see metrics.py). It works for RGBA and mask-only models alike.
-
-    python -m server train-classifier --resolution 16 --out models/classifier_16.safetensors
-
-Checkpoints use diffusion_core.checkpoint (safetensors weights, JSON config + class names + held-out
-accuracy in the metadata).
+    python -m diffusion_core train-classifier --resolution 16 --out models/classifier_16.safetensors
 """
 from __future__ import annotations
 
@@ -20,22 +13,12 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .dataset import VoxelDataset, make_synthetic_dataset
-from .shapes import CLASS_NAMES
-
-
-@dataclass(frozen=True)
-class ClassifierConfig:
-    """Architecture: three conv stages (width, 2 width, 4 width channels), each followed by 2x max pooling,
-    then global mean + max pooling and a linear layer."""
-
-    resolution: int = 16
-    num_classes: int = len(CLASS_NAMES)
-    width: int = 16
+from ..data.dataset import VoxelDataset, make_synthetic_dataset
+from ..models.checkpoint import save_checkpoint
+from ..models.classifier import ClassifierConfig, VoxelClassifier
 
 
 @dataclass(frozen=True)
@@ -53,34 +36,6 @@ class ClassifierTrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     seed: int = 0
-
-
-def _stage(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv3d(c_in, c_out, 3, padding=1), nn.GroupNorm(4, c_out), nn.SiLU())
-
-
-class VoxelClassifier(nn.Module):
-    def __init__(self, cfg: ClassifierConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        w = cfg.width
-        self.stages = nn.ModuleList([_stage(1, w), _stage(w, 2 * w), _stage(2 * w, 4 * w)])
-        self.head = nn.Linear(8 * w, cfg.num_classes)
-
-    def forward(self, occupancy: Tensor) -> Tensor:
-        """occupancy float [B, 1, R, R, R] in {0, 1} -> logits [B, num_classes]."""
-        h = occupancy
-        for stage in self.stages:
-            h = F.max_pool3d(stage(h), 2)
-        pooled = torch.cat([h.mean(dim=(2, 3, 4)), h.amax(dim=(2, 3, 4))], dim=1)
-        return self.head(pooled)
-
-    @torch.inference_mode()
-    def predict(self, voxels: np.ndarray, threshold: float = 0.9, batch_size: int = 256) -> np.ndarray:
-        """voxels float [N, C, R, R, R] in [0, 1] (alpha last) -> predicted class indices int64 [N]."""
-        self.eval()
-        occupancy = torch.from_numpy(np.ascontiguousarray(voxels[:, -1:] >= threshold)).float()
-        return torch.cat([self(chunk).argmax(1) for chunk in occupancy.split(batch_size)]).numpy()
 
 
 def augment(occupancy: Tensor, generator: torch.Generator) -> Tensor:
@@ -148,20 +103,10 @@ def train_classifier(cfg: ClassifierTrainConfig, out: str | os.PathLike, progres
     return acc
 
 
-def load_classifier(path: str | os.PathLike) -> tuple[VoxelClassifier, list[str], dict]:
-    """-> (model in eval mode, class names, extra metadata incl. 'heldout_accuracy')."""
-    ckpt = load_checkpoint(path)
-    if "classifier" not in ckpt.config:
-        raise ValueError(f"{path} is not a classifier checkpoint (train one with `python -m server train-classifier`)")
-    model = VoxelClassifier(ClassifierConfig(**ckpt.config["classifier"]))
-    model.load_state_dict(ckpt.model_state)
-    return model.eval(), ckpt.class_names, ckpt.extra
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m server train-classifier --resolution 16 --out X.safetensors [--epochs N ...]`."""
+    """`python -m diffusion_core train-classifier --resolution 16 --out X.safetensors [--epochs N ...]`."""
     defaults = ClassifierTrainConfig()
-    p = argparse.ArgumentParser(prog="python -m server train-classifier",
+    p = argparse.ArgumentParser(prog="python -m diffusion_core train-classifier",
                                 description="Train the evaluation shape classifier on synthetic data.")
     p.add_argument("--out", required=True, help="output .safetensors path")
     for name, value in asdict(defaults).items():

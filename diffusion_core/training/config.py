@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from .checkpoint import read_checkpoint_config
-from .diffusion import DiffusionConfig
-from .shapes import CLASS_NAMES
-from .unet import UNetConfig
-from .vae import VAEConfig
+from ..models.checkpoint import read_checkpoint_config
+from ..diffusion.gaussian import DiffusionConfig
+from ..data.shapes import CLASS_NAMES
+from ..models.unet import UNetConfig
+from ..models.vae import VAEConfig
 
 
 DERIVED_MODEL_FIELDS = ("resolution", "in_channels", "num_classes", "learn_sigma")
@@ -31,7 +31,7 @@ DERIVED_MODEL_FIELDS = ("resolution", "in_channels", "num_classes", "learn_sigma
 class DataConfig:
     """The synthetic training set, built once per run from `seed`.
 
-    `vae_checkpoint` (a diffusion_core.vae_train checkpoint) turns on latent diffusion: the set is
+    `vae_checkpoint` (a training.vae_trainer checkpoint) turns on latent diffusion: the set is
     encoded once with that VAE and the UNet is trained on its normalised latents (see latent.py).
     """
 

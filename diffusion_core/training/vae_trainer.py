@@ -1,7 +1,7 @@
 """Train the VoxelVAE used by latent diffusion.
 
-    python -m diffusion_core.vae_train --config configs/vae_16.json --out runs/NAME [--optim.steps 6000 ...]
-    python -m diffusion_core.vae_train --out runs/NAME --resume [--optim.steps 8000]
+    python -m diffusion_core train-vae --config configs/vae_16.json --out runs/NAME [--optim.steps 6000 ...]
+    python -m diffusion_core train-vae --out runs/NAME --resume [--optim.steps 8000]
 
 Loss per sample: BCE on the occupancy logit + rgb_weight * occupancy-weighted MSE of the RGB (in [0, 1],
 only where the target is occupied) + kl_weight * KL(posterior || N(0, I)). AdamW, linear warm-up then
@@ -29,13 +29,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .dataset import VoxelDataset, make_synthetic_dataset
-from .latent import encode_means, latent_stats
+from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..data.dataset import VoxelDataset, make_synthetic_dataset
+from ..models.latent import encode_means, latent_stats
 from .lr_schedule import warmup_cosine_lr
-from .metrics import single_component
-from .train_config import DataConfig, apply_overrides, build_config
-from .vae import VAEConfig, VoxelVAE, kl_divergence, logits_to_model_space
+from ..evaluation.metrics import single_component
+from .config import DataConfig, apply_overrides, build_config
+from ..models.vae import VAEConfig, VoxelVAE, kl_divergence, logits_to_model_space
 
 CHECKPOINT_NAME = "ckpt_last.safetensors"
 HELDOUT_SEED_OFFSET = 1_000_003
@@ -226,7 +226,7 @@ def _append(path: Path, record: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m diffusion_core.vae_train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m diffusion_core train-vae", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, help="JSON config (not needed with --resume)")
     parser.add_argument("--out", type=Path, required=True, help="run directory")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from ckpt_last")
@@ -242,6 +242,3 @@ def main(argv: Sequence[str] | None = None) -> None:
         base = json.loads(args.config.read_text())
     train_vae(VAETrainConfig.from_dict(apply_overrides(base, overrides)), args.out, resume=args.resume)
 
-
-if __name__ == "__main__":
-    main()

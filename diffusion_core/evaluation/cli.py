@@ -1,12 +1,12 @@
-"""`python -m server eval`: score a checkpoint's samples against held-out synthetic references.
+"""`python -m diffusion_core eval`: score a checkpoint's samples against held-out synthetic references.
 
-    python -m server eval --checkpoint CKPT --classifier models/classifier_16.safetensors \\
+    python -m diffusion_core eval --checkpoint CKPT --classifier models/classifier_16.safetensors \\
         --n-per-class 16 --out eval_out   # the panel's default sampling settings
 writes eval_out/report.md, report.json and gallery.png: the quality bars (met / not met), shape metrics and
 colour fidelity (flatness, colour regions, hue histograms, saturation and value) against the data, each with
 its ref-vs-ref baseline. With --sweep it instead writes sweep.json and sweep.png: accuracy, 1-NNA and
 connectivity versus --sweep-steps (SAMPLER:STEPS list) at --guidance, and versus --sweep-guidance at
---sampler/--steps. Train the classifier with `python -m server train-classifier`.
+--sampler/--steps. Train the classifier with `python -m diffusion_core train-classifier`.
 Metric definitions: diffusion_core/metrics.py, colour_metrics.py; the bars: quality_bars.py.
 """
 from __future__ import annotations
@@ -15,8 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from blender_addon.protocol import SAMPLERS
-from server.sampling_args import add_sampling_arguments
+from blender_addon.shared.settings import SAMPLERS
+from blender_addon.shared.sampling_args import add_sampling_arguments
 
 
 def _sampler_steps(text: str) -> tuple[tuple[str, int], ...]:
@@ -38,10 +38,10 @@ def _floats(text: str) -> tuple[float, ...]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m server eval", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m diffusion_core eval", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", type=Path, required=True)
-    p.add_argument("--classifier", type=Path, required=True, help="from `python -m server train-classifier`")
+    p.add_argument("--classifier", type=Path, required=True, help="from `python -m diffusion_core train-classifier`")
     p.add_argument("--n-per-class", type=int, default=16)
     add_sampling_arguments(p)
     p.add_argument("--seed", type=int, default=0, help="first sample seed (sample i gets seed + i)")
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
 
-    from diffusion_core.evaluate import EvalSettings, SweepSettings, evaluate, sweep
+    from diffusion_core.evaluation.evaluate import EvalSettings, SweepSettings, evaluate, sweep
 
     if args.threads:
         torch.set_num_threads(args.threads)

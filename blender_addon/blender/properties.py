@@ -8,8 +8,11 @@ import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty
 
 from . import runtime
-from .generation import MAX_SEED, QUALITY_PRESETS, GenerationParams, preset_steps
-from .protocol import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from ..shared.generation import QUALITY_PRESETS, GenerationParams, preset_steps
+from ..shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MAX_STEPS, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_GUIDANCE
+
+MAX_PANEL_SEED = 2**31 - 1
+"""Blender's IntProperty is a signed 32-bit int, so the panel offers seeds 0..2^31-1 (the protocol takes up to 2^32-1)."""
 
 _class_items_cache: list[tuple[str, str, str]] = []  # Blender needs Python to keep enum strings alive
 
@@ -23,7 +26,7 @@ def _class_items(self, context):
 
 class VoxelDiffusionSettings(bpy.types.PropertyGroup):
     class_name: EnumProperty(name="Class", description="What to generate", items=_class_items)
-    seed: IntProperty(name="Seed", description="Same seed and settings give the same object", min=0, max=MAX_SEED)
+    seed: IntProperty(name="Seed", description="Same seed and settings give the same object", min=0, max=MAX_PANEL_SEED)
     random_seed: BoolProperty(name="Random Seed", description="Pick a new seed for every generation", default=False)
     variations: IntProperty(name="Variations", description="Objects per generation (consecutive seeds), side by side",
                             default=1, min=1, max=16)
@@ -34,12 +37,12 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
         + [("CUSTOM", "Custom", "Choose steps and sampler")],
         default="NORMAL",
     )
-    steps: IntProperty(name="Steps", default=DEFAULT_STEPS, min=1, max=1000)
+    steps: IntProperty(name="Steps", default=DEFAULT_STEPS, min=1, max=DEFAULT_MAX_STEPS)
     sampler: EnumProperty(name="Sampler", items=[("ddim", "DDIM", "Deterministic, few steps"),
                                                  ("ddpm", "DDPM", "Stochastic ancestral sampling")],
                           default=DEFAULT_SAMPLER)
     guidance: FloatProperty(name="Guidance", description="Classifier-free guidance scale (1 = off)",
-                            default=DEFAULT_GUIDANCE, min=0.0, max=20.0)
+                            default=DEFAULT_GUIDANCE, min=0.0, max=MAX_GUIDANCE)
     mesh_style: EnumProperty(name="Mesh", items=[("smooth", "Smooth", "Marching-cubes surface"),
                                                  ("cubes", "Cubes", "One cube per voxel")])
     threshold: FloatProperty(name="Alpha Threshold", description="Voxels with alpha at or above this are solid",

@@ -1,0 +1,351 @@
+"""One frozen dataclass per message type; `to_wire` / `from_wire` map it to content + arrays."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_MAX_STEPS, DEFAULT_MESH_SIZE,
+                        DEFAULT_MESH_STYLE, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, MESH_STYLES,
+                        SAMPLERS)
+from .errors import INTERNAL
+from .fields import (invalid, is_id, is_text, read_array, read_bool, read_float, read_int, read_str, read_str_list,
+                     show)
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, MAX_COUNT, MAX_ID_CHARS, MAX_TEXT_CHARS
+from .version import PROTOCOL_VERSION
+
+OUTPUTS = ("voxels", "mesh")
+TERMINAL_TYPES = ("result", "error", "cancelled")
+
+@dataclass(frozen=True)
+class Body:
+    """Base of all message bodies: `TYPE` names the message; to/from_wire map to content + arrays."""
+
+    TYPE: ClassVar[str] = ""
+
+    def to_wire(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {}, {}
+
+    @classmethod
+    def from_wire(cls, content: dict[str, Any], arrays: dict[str, np.ndarray]) -> Body:
+        return cls()
+
+
+@dataclass(frozen=True)
+class Hello(Body):
+    """Client -> server at connect; answered by `info`."""
+
+    TYPE: ClassVar[str] = "hello"
+    client: str = "voxel-client"
+
+    def to_wire(self):
+        return {"client": self.client}, {}
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        return cls(client=read_str(content, "client", "voxel-client"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Server-side limits announced in `info`; requests beyond them get `limit_exceeded`."""
+
+    max_count: int = 16
+    max_steps: int = DEFAULT_MAX_STEPS
+    max_resolution: int = 64
+    max_queue: int = 64
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+
+@dataclass(frozen=True)
+class ServerInfo(Body):
+    """Server -> client reply to `hello`: what the server runs and accepts."""
+
+    TYPE: ClassVar[str] = "info"
+    server_version: str = ""
+    model_name: str = ""
+    class_names: tuple[str, ...] = ()
+    resolution: int = 0
+    channels: int = 4
+    limits: Limits = field(default_factory=Limits)
+    samplers: tuple[str, ...] = SAMPLERS
+    mesh_styles: tuple[str, ...] = MESH_STYLES
+    instance_id: str = ""
+    protocol_version: str = PROTOCOL_VERSION
+
+    def to_wire(self):
+        return {
+            "protocol_version": self.protocol_version,
+            "server_version": self.server_version,
+            "model_name": self.model_name,
+            "class_names": list(self.class_names),
+            "resolution": self.resolution,
+            "channels": self.channels,
+            "limits": vars(self.limits),
+            "samplers": list(self.samplers),
+            "mesh_styles": list(self.mesh_styles),
+            "instance_id": self.instance_id,
+        }, {}
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        lim = content.get("limits")
+        if not isinstance(lim, dict):
+            raise invalid("'limits' must be an object")
+        limits = Limits(**{k: read_int(lim, k, 0, 2**62, getattr(Limits, k)) for k in vars(Limits())})
+        return cls(
+            protocol_version=read_str(content, "protocol_version"),
+            server_version=read_str(content, "server_version"),
+            model_name=read_str(content, "model_name"),
+            class_names=read_str_list(content, "class_names"),
+            resolution=read_int(content, "resolution", 0, 4096),
+            channels=read_int(content, "channels", 1, 64),
+            limits=limits,
+            samplers=read_str_list(content, "samplers"),
+            mesh_styles=read_str_list(content, "mesh_styles"),
+            instance_id=read_str(content, "instance_id", ""),
+        )
+
+
+@dataclass(frozen=True)
+class GenerateRequest(Body):
+    """Client -> server: generate `count` objects of one class.
+
+    class_label: a class name or an index into the server's `class_names`.
+    seed: object i uses seed (seed + i) mod 2^32, so results do not depend on batching.
+    outputs: a non-empty subset of ("voxels", "mesh"). mesh_size: edge length of the whole grid in
+    the mesh's units. preview: stream a low-resolution pred_x0 grid with each progress message.
+    """
+
+    TYPE: ClassVar[str] = "generate"
+    class_label: str | int = 0
+    seed: int = 0
+    count: int = 1
+    steps: int = DEFAULT_STEPS
+    sampler: str = DEFAULT_SAMPLER
+    eta: float = DEFAULT_ETA
+    guidance: float = DEFAULT_GUIDANCE
+    outputs: tuple[str, ...] = ("voxels",)
+    mesh_style: str = DEFAULT_MESH_STYLE
+    alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
+    mesh_size: float = DEFAULT_MESH_SIZE
+    preview: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        _generate_fields({k: getattr(self, k) for k in self.__dataclass_fields__} | {"outputs": list(self.outputs)})
+
+    @property
+    def seeds(self) -> list[int]:
+        return [(self.seed + i) % (MAX_SEED + 1) for i in range(self.count)]
+
+    @property
+    def batch_key(self) -> tuple:
+        """Requests with equal keys can share one denoising batch."""
+        return (self.steps, self.sampler, self.eta, self.guidance)
+
+    def to_wire(self):
+        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"outputs": list(self.outputs)}, {}
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        return cls(**_generate_fields(content))
+
+
+def _generate_fields(c: dict[str, Any]) -> dict[str, Any]:
+    """Validate a generate request's content; returns the GenerateRequest fields (defaults filled)."""
+    label = c.get("class_label", 0)
+    if isinstance(label, bool) or not (is_text(label) or (isinstance(label, int) and 0 <= label < 2**31)):
+        raise invalid(f"'class_label' must be a class name or a non-negative index, got {show(label)}")
+    outputs = read_str_list(c, "outputs", ("voxels",))
+    if not outputs or not set(outputs) <= set(OUTPUTS) or len(set(outputs)) != len(outputs):
+        raise invalid(f"'outputs' must be a non-empty subset of {list(OUTPUTS)}, got {list(outputs)}")
+    return dict(
+        class_label=label,
+        seed=read_int(c, "seed", 0, MAX_SEED, 0),
+        count=read_int(c, "count", 1, MAX_COUNT, 1),
+        steps=read_int(c, "steps", 1, MAX_STEPS, DEFAULT_STEPS),
+        sampler=read_str(c, "sampler", DEFAULT_SAMPLER, SAMPLERS),
+        eta=read_float(c, "eta", 0.0, 1.0, DEFAULT_ETA),
+        guidance=read_float(c, "guidance", 0.0, MAX_GUIDANCE, DEFAULT_GUIDANCE),
+        outputs=outputs,
+        mesh_style=read_str(c, "mesh_style", DEFAULT_MESH_STYLE, MESH_STYLES),
+        alpha_threshold=read_float(c, "alpha_threshold", 0.0, 1.0, DEFAULT_ALPHA_THRESHOLD),
+        mesh_size=read_float(c, "mesh_size", 1e-6, 1e6, DEFAULT_MESH_SIZE),
+        preview=read_bool(c, "preview", False),
+    )
+
+
+@dataclass(frozen=True)
+class Accepted(Body):
+    """Server -> client: the request is queued; `queue_position` jobs are ahead of it."""
+
+    TYPE: ClassVar[str] = "accepted"
+    queue_position: int = 0
+
+    def to_wire(self):
+        return {"queue_position": self.queue_position}, {}
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        return cls(queue_position=read_int(content, "queue_position", 0, 2**31))
+
+
+@dataclass(frozen=True)
+class Progress(Body):
+    """Server -> client: denoising step `step` of `total` (1-based) finished.
+
+    preview: optional float16 [N, C, r, r, r] low-resolution pred_x0 in [0, 1] (if requested).
+    """
+
+    TYPE: ClassVar[str] = "progress"
+    step: int = 0
+    total: int = 0
+    preview: np.ndarray | None = None
+
+    def to_wire(self):
+        arrays = {} if self.preview is None else {"preview": self.preview}
+        return {"step": self.step, "total": self.total}, arrays
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        total = read_int(content, "total", 1, MAX_STEPS)
+        preview = read_array(arrays, "preview", ("float16", "float32"), 5) if "preview" in arrays else None
+        return cls(step=read_int(content, "step", 0, total), total=total, preview=preview)
+
+
+@dataclass(frozen=True)
+class MeshData:
+    """One mesh on the wire. vertices float32 [V, 3]; faces int32 [F, 3] or [F, 4];
+    colors float32 RGBA [V, 4] (color_domain "vertex") or [F, 4] (color_domain "face")."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    colors: np.ndarray
+    color_domain: str
+
+
+@dataclass(frozen=True)
+class GenerateResult(Body):
+    """Server -> client terminal reply: voxels float32 [N, C, R, R, R] in [0, 1] (if asked) and
+    one mesh per object (if asked); seeds[i] produced object i."""
+
+    TYPE: ClassVar[str] = "result"
+    class_name: str = ""
+    seeds: tuple[int, ...] = ()
+    voxels: np.ndarray | None = None
+    meshes: tuple[MeshData, ...] = ()
+
+    def to_wire(self):
+        arrays = {} if self.voxels is None else {"voxels": self.voxels}
+        domains = []
+        for i, m in enumerate(self.meshes):
+            arrays.update({f"mesh{i}.vertices": m.vertices, f"mesh{i}.faces": m.faces, f"mesh{i}.colors": m.colors})
+            domains.append(m.color_domain)
+        return {"class_name": self.class_name, "seeds": list(self.seeds), "mesh_color_domains": domains}, arrays
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        seeds = content.get("seeds")
+        if not isinstance(seeds, list) or not all(type(s) is int and 0 <= s <= MAX_SEED for s in seeds):
+            raise invalid("'seeds' must be a list of seeds")
+        meshes = []
+        for i, domain in enumerate(read_str_list(content, "mesh_color_domains")):
+            v = read_array(arrays, f"mesh{i}.vertices", ("float32",), 2)
+            f = read_array(arrays, f"mesh{i}.faces", ("int32",), 2)
+            c = read_array(arrays, f"mesh{i}.colors", ("float32",), 2)
+            owners = {"vertex": len(v), "face": len(f)}
+            if v.shape[1] != 3 or f.shape[1] not in (3, 4) or domain not in owners or c.shape != (owners[domain], 4):
+                raise invalid(f"mesh {i} has inconsistent array shapes")
+            if f.size and (f.min() < 0 or f.max() >= len(v)):
+                raise invalid(f"mesh {i} has face indices outside its vertices")
+            meshes.append(MeshData(v, f, c, domain))
+        voxels = read_array(arrays, "voxels", ("float32",), 5) if "voxels" in arrays else None
+        return cls(class_name=read_str(content, "class_name"), seeds=tuple(seeds), voxels=voxels, meshes=tuple(meshes))
+
+
+@dataclass(frozen=True)
+class ErrorReply(Body):
+    """Server -> client terminal reply (or answer to a bad message): `message` says what to do."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str = INTERNAL
+    message: str = ""
+
+    def to_wire(self):
+        return {"code": self.code, "message": self.message}, {}
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        return cls(code=read_str(content, "code"), message=read_str(content, "message", max_chars=MAX_TEXT_CHARS))
+
+
+@dataclass(frozen=True)
+class Cancel(Body):
+    """Client -> server: cancel the job started by the generate message `job_id`."""
+
+    TYPE: ClassVar[str] = "cancel"
+    job_id: str = ""
+
+    def to_wire(self):
+        return {"job_id": self.job_id}, {}
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        job_id = content.get("job_id")
+        if not is_id(job_id):
+            raise invalid(f"'job_id' must be the id of a generate message, got {show(job_id)}")
+        return cls(job_id=job_id)
+
+
+@dataclass(frozen=True)
+class Cancelled(Body):
+    """Server -> client terminal reply: the job was cancelled (or dropped from the queue)."""
+
+    TYPE: ClassVar[str] = "cancelled"
+
+
+@dataclass(frozen=True)
+class Ping(Body):
+    TYPE: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True)
+class Pong(Body):
+    """Server -> client: alive. instance_id changes when the server restarts (jobs are then lost).
+
+    jobs: ids of the pinging client's jobs the server still owes a terminal reply (queued, running,
+    or reply not yet delivered); None from a 1.0 server, which does not report them. Every terminal
+    reply the server sent before this pong precedes it on the wire, so a job of the client that is
+    neither finished nor listed here has been lost.
+    compute: whether the server's compute thread is running (1.2); None from older servers. A server
+    whose compute thread is down cannot run jobs: clients treat it as a dead server.
+    """
+
+    TYPE: ClassVar[str] = "pong"
+    instance_id: str = ""
+    queued: int = 0
+    jobs: tuple[str, ...] | None = None
+    compute: bool | None = None
+
+    def to_wire(self):
+        content = {"instance_id": self.instance_id, "queued": self.queued}
+        if self.jobs is not None:
+            content["jobs"] = list(self.jobs)
+        if self.compute is not None:
+            content["compute"] = self.compute
+        return content, {}
+
+    @classmethod
+    def from_wire(cls, content, arrays):
+        return cls(instance_id=read_str(content, "instance_id", ""), queued=read_int(content, "queued", 0, 2**31, 0),
+                   jobs=read_str_list(content, "jobs", max_chars=MAX_ID_CHARS) if "jobs" in content else None,
+                   compute=read_bool(content, "compute", None) if "compute" in content else None)
+
+
+BODY_TYPES: dict[str, type[Body]] = {
+    b.TYPE: b
+    for b in (Hello, ServerInfo, GenerateRequest, Accepted, Progress, GenerateResult, ErrorReply, Cancel,
+              Cancelled, Ping, Pong)
+}

@@ -1,0 +1,7 @@
+"""The protocol's name and version: frame 0 carries the major version, the header the full one."""
+
+PROTOCOL_NAME = "VOXD"
+PROTOCOL_MAJOR = 1
+PROTOCOL_MINOR = 2  # 1.1: pong lists the client's live jobs; 1.2: pong says whether the compute thread runs
+PROTOCOL_ID = f"{PROTOCOL_NAME}/{PROTOCOL_MAJOR}".encode()
+PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
