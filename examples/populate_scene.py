@@ -103,7 +103,7 @@ def main() -> None:
     classes = api.server_info(args.host, args.port).class_names
     server = {"host": args.host, "port": args.port, "steps": args.steps}
     # A row of each class in cubes at the back, a scatter of smooth objects in front.
-    api.populate_grid(classes[:4], seeds=[0], spacing=1.6, origin=(-2.4, 4.0, 0.0), style="cubes", **server)
+    api.populate_grid(classes[:4], seeds=[0], spacing=1.6, origin=(-2.4, 4.0, 0.0), mesh_style="cubes", **server)
     api.scatter_on_plane(args.count, classes, area=(8.0, 6.0), min_distance=0.3, seed=1, center=(0.0, -1.0, 0.0),
                          **server)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -56,7 +56,7 @@ def grid_scene(classes: list[str], args: argparse.Namespace, style: str) -> None
     rows = math.ceil(len(classes) / cols)
     locations = [((i % cols - (cols - 1) / 2) * spacing, ((rows - 1) / 2 - i // cols) * spacing, 0.0)
                  for i in range(len(classes))]
-    api.generate_objects([(c, args.seed + i) for i, c in enumerate(classes)], host=args.host, port=args.port, style=style, size=1.0,
+    api.generate_objects([(c, args.seed + i) for i, c in enumerate(classes)], host=args.host, port=args.port, mesh_style=style, mesh_size=1.0,
                          steps=args.steps, guidance=args.guidance, locations=locations)
     for i, (name, (x, y, z)) in enumerate(zip(classes, locations)):
         label(f"{name} {args.seed + i}", (x, y - 0.7, z + 0.001), size=0.18)

@@ -44,7 +44,7 @@ from blender_addon.shared.protocol import (INTERNAL, INVALID_REQUEST, LIMIT_EXCE
                                     GenerateRequest, Hello, Limits, Message, Ping, Pong, ProtocolError, ServerInfo,
                                     DEFAULT_PORT, decode, encode, is_ipv6_literal, reply, show, tcp_address)
 from server import __version__
-from server.jobs import Job, JobQueue, QueueClosed, QueueFull
+from server.job_queue import QueuedJob, JobQueue, QueueClosed, QueueFull
 from server.log_limit import RateLimitedLog
 from server.worker import CLIENT_GONE_MESSAGE, OUTBOX, OUTBOX_HWM, Worker
 
@@ -392,7 +392,7 @@ class VoxelServer:
         elif label >= len(names):
             return ErrorReply(UNKNOWN_CLASS, f"class index {label} is out of range: this model has "
                               f"{len(names)} classes ({', '.join(names)})")
-        job = Job(client=client, job_id=msg.msg_id, request=req, label=label, class_name=names[label])
+        job = QueuedJob(client=client, job_id=msg.msg_id, request=req, label=label, class_name=names[label])
         try:
             admitted = self.queue.submit(job)
         except QueueClosed:

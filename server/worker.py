@@ -25,7 +25,7 @@ import zmq
 
 from blender_addon.shared.protocol import (INTERNAL, LOST, SHUTTING_DOWN, TOO_LARGE, Body, Cancelled, ErrorReply,
                                     Progress, TERMINAL_TYPES, encode, reply)
-from server.jobs import STOP_CANCEL, STOP_CLIENT_GONE, STOP_SHUTDOWN, Job, JobQueue, QueueClosed
+from server.job_queue import STOP_CANCEL, STOP_CLIENT_GONE, STOP_SHUTDOWN, QueuedJob, JobQueue, QueueClosed
 from server.results import build_result, preview, result_nbytes
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class Worker(threading.Thread):
             raise ValueError(f"unknown test fault {fault!r}; known: {', '.join(FAULTS)}")
         self.fault = fault
         self.failure: str | None = None  # why the thread died, if it did
-        self.held: list[Job] = []  # the batch being run (the socket thread fails these if the thread dies)
+        self.held: list[QueuedJob] = []  # the batch being run (the socket thread fails these if the thread dies)
         self.context = context
         self.generator = generator
         self.queue = queue
@@ -100,13 +100,13 @@ class Worker(threading.Thread):
                             self._send(j, ErrorReply(INTERNAL, f"the server failed: {e!r}; see its log"))
                 self.held = []
 
-    def _send(self, job: Job, body: Body) -> None:
+    def _send(self, job: QueuedJob, body: Body) -> None:
         self._push_frames(job, body.TYPE in TERMINAL_TYPES, encode(reply(job.job_id, body)))
 
-    def _push_frames(self, job: Job, terminal: bool, frames: list) -> None:
+    def _push_frames(self, job: QueuedJob, terminal: bool, frames: list) -> None:
         self._push.send_multipart([job.client, job.job_id.encode() if terminal else b"", *frames], copy=False)
 
-    def _settled(self, job: Job) -> bool:
+    def _settled(self, job: QueuedJob) -> bool:
         """True if the job must stop; then sends its terminal message (once)."""
         if job.stop_reason is None:
             return False
@@ -119,7 +119,7 @@ class Worker(threading.Thread):
                 self._send(job, ErrorReply(LOST, CLIENT_GONE_MESSAGE))
         return True
 
-    def _run_batch(self, batch: list[Job]) -> None:
+    def _run_batch(self, batch: list[QueuedJob]) -> None:
         try:
             starts = np.cumsum([0] + [j.request.count for j in batch])
             live, voxels = self._denoise(batch, starts)
@@ -130,7 +130,7 @@ class Worker(threading.Thread):
         finally:
             self.queue.done(batch)
 
-    def _denoise(self, batch: list[Job], starts: np.ndarray) -> tuple[list[Job], np.ndarray | None]:
+    def _denoise(self, batch: list[QueuedJob], starts: np.ndarray) -> tuple[list[QueuedJob], np.ndarray | None]:
         """Run the batch's shared sampling loop. Returns the jobs still wanting a result and the
         voxels of the whole batch, float32 [sum of counts, C, R, R, R] ([], None if none is left).
         A failure here fails every live job of the batch: they share the model call."""
@@ -166,7 +166,7 @@ class Worker(threading.Thread):
                     self._send(j, ErrorReply(INTERNAL, f"generation failed on the server: {e!r}; see its log"))
             return [], None
 
-    def _progress(self, batch: list[Job], live: list[Job], starts: np.ndarray, step: Any) -> None:
+    def _progress(self, batch: list[QueuedJob], live: list[QueuedJob], starts: np.ndarray, step: Any) -> None:
         wants = [j for j in live if j.request.preview]
         pred = self.generator.to_voxels(step.pred_x0) if wants else None
         for j in live:
@@ -174,7 +174,7 @@ class Worker(threading.Thread):
             grid = preview(pred[starts[i]:starts[i + 1]]) if j.request.preview else None
             self._send(j, Progress(step=step.index + 1, total=step.total, preview=grid))
 
-    def _finish(self, job: Job, voxels: np.ndarray) -> None:
+    def _finish(self, job: QueuedJob, voxels: np.ndarray) -> None:
         """Build, encode and send one job's result; a failure here (meshing, ...) fails only this job."""
         try:
             result = build_result(voxels, job.request, job.class_name)

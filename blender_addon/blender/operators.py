@@ -12,7 +12,7 @@ import bpy
 from . import runtime, scene_build
 from .properties import MAX_PANEL_SEED
 from ..shared.generation import GenerationParams
-from ..shared.background import JobDone, JobFailed, run_generation
+from ..shared.background import DoneEvent, FailedEvent, run_generation
 
 
 def _settings(context):
@@ -42,11 +42,11 @@ def _run(operator, context, params: GenerationParams, count: int, target: runtim
         operator.report({"INFO"}, f"Generating {params.class_name} (seed {params.seed})…")
         return {"FINISHED"}
     event = run_generation(runtime.server_address(), params, count)
-    if isinstance(event, JobDone):
+    if isinstance(event, DoneEvent):
         objects = runtime.apply_result(event, target)
         operator.report({"INFO"}, "Generated " + ", ".join(o.name for o in objects))
         return {"FINISHED"}
-    operator.report({"ERROR"}, event.message if isinstance(event, JobFailed) else "Generation cancelled")
+    operator.report({"ERROR"}, event.message if isinstance(event, FailedEvent) else "Generation cancelled")
     return {"CANCELLED"}
 
 
@@ -124,7 +124,7 @@ class VOXELDIFF_OT_variation(_FromActiveObject, bpy.types.Operator):
         obj = context.active_object
         params = scene_build.stored_params(obj).with_seed(_random_seed())
         x, y, z = obj.location
-        target = runtime.Target(context.scene.name, (x + 1.25 * params.size, y, z))
+        target = runtime.Target(context.scene.name, (x + 1.25 * params.mesh_size, y, z))
         return _run(self, context, params, 1, target)
 
 

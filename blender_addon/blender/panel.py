@@ -45,8 +45,8 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
             sub.prop(settings, "sampler")
         col.prop(settings, "guidance")
         col.row().prop(settings, "mesh_style", expand=True)
-        col.prop(settings, "threshold")
-        col.prop(settings, "size")
+        col.prop(settings, "alpha_threshold")
+        col.prop(settings, "mesh_size")
 
         if runtime.job_running():
             progress = runtime.STATE.progress
@@ -76,7 +76,7 @@ class VOXELDIFF_PT_object(bpy.types.Panel):
         col = self.layout.column(align=True)
         col.label(text=f"{params.class_name}, seed {params.seed}")
         col.label(text=f"{params.steps} {params.sampler.upper()} steps, guidance {params.guidance:g}")
-        col.label(text=f"{params.mesh_style}, threshold {params.threshold:g}, size {params.size:g}")
+        col.label(text=f"{params.mesh_style}, threshold {params.alpha_threshold:g}, size {params.mesh_size:g}")
         row = self.layout.row(align=True)
         row.operator("voxel_diffusion.regenerate", icon="FILE_REFRESH")
         row.operator("voxel_diffusion.variation", icon="DUPLICATE")

@@ -45,16 +45,16 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
                             default=DEFAULT_GUIDANCE, min=0.0, max=MAX_GUIDANCE)
     mesh_style: EnumProperty(name="Mesh", items=[("smooth", "Smooth", "Marching-cubes surface"),
                                                  ("cubes", "Cubes", "One cube per voxel")])
-    threshold: FloatProperty(name="Alpha Threshold", description="Voxels with alpha at or above this are solid",
+    alpha_threshold: FloatProperty(name="Alpha Threshold", description="Voxels with alpha at or above this are solid",
                              default=DEFAULT_ALPHA_THRESHOLD, min=0.01, max=1.0)
-    size: FloatProperty(name="Size", description="Edge length of the voxel grid", default=1.0, min=0.001,
+    mesh_size: FloatProperty(name="Size", description="Edge length of the voxel grid", default=1.0, min=0.001,
                         soft_max=100.0, unit="LENGTH")
 
     def params(self) -> GenerationParams:
         steps, sampler = preset_steps(self.quality, self.steps, self.sampler)
         return GenerationParams(
             class_name=self.class_name, seed=self.seed, steps=steps, sampler=sampler, guidance=self.guidance,
-            mesh_style=self.mesh_style, threshold=self.threshold, size=self.size,
+            mesh_style=self.mesh_style, alpha_threshold=self.alpha_threshold, mesh_size=self.mesh_size,
         )
 
 

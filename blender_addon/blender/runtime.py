@@ -15,7 +15,7 @@ import bpy
 
 from . import ADDON_PACKAGE, scene_build
 from ..shared.generation import GenerationParams
-from ..shared.background import (BackgroundJob, JobCancelled, JobDone, JobFailed, JobProgress, ServerAddress, ServerMonitor,
+from ..shared.background import (BackgroundJob, CancelledEvent, DoneEvent, FailedEvent, ProgressEvent, ServerAddress, ServerMonitor,
                    ServerStatus, check_server)
 from ..shared.server_process import LocalServer
 
@@ -38,7 +38,7 @@ class _State:
     status: ServerStatus = field(default_factory=lambda: ServerStatus(False, "Not checked yet"))
     job: BackgroundJob | None = None
     target: Target | None = None
-    progress: JobProgress | None = None
+    progress: ProgressEvent | None = None
     message: str = ""
     message_is_error: bool = False
     status_bar_until: float = 0.0
@@ -115,7 +115,7 @@ def cancel_job() -> None:
         STATE.job.cancel()
 
 
-def apply_result(done: JobDone, target: Target) -> list[bpy.types.Object]:
+def apply_result(done: DoneEvent, target: Target) -> list[bpy.types.Object]:
     """Build (or replace) the objects of a finished job and push one undo step for all of them."""
     scene = bpy.data.scenes.get(target.scene_name) or bpy.context.scene
     replace = bpy.data.objects.get(target.replace) if target.replace else None
@@ -162,16 +162,16 @@ def tick() -> float:
     job, target = STATE.job, STATE.target
     if job is not None:
         for event in job.drain():
-            if isinstance(event, JobProgress):
+            if isinstance(event, ProgressEvent):
                 STATE.progress = event
-            elif isinstance(event, JobDone):
+            elif isinstance(event, DoneEvent):
                 objects = apply_result(event, target)
                 _set_message(f"Generated {', '.join(o.name for o in objects)}")
-            elif isinstance(event, JobFailed):
+            elif isinstance(event, FailedEvent):
                 _set_message(f"Generation failed: {event.message}", error=True)
-            elif isinstance(event, JobCancelled):
+            elif isinstance(event, CancelledEvent):
                 _set_message("Generation cancelled")
-            if not isinstance(event, JobProgress):
+            if not isinstance(event, ProgressEvent):
                 STATE.job, STATE.target, STATE.progress = None, None, None
     if STATE.status_bar_until and time.monotonic() > STATE.status_bar_until:
         STATE.status_bar_until = 0.0

@@ -150,7 +150,7 @@ def commit_results(
         replace_geometry(replace, arrays, params, model_name)
         return [replace]
     collection = collection or voxel_collection(scene)
-    spacing = 1.25 * max((p.size for p, _ in results), default=1.0)
+    spacing = 1.25 * max((p.mesh_size for p, _ in results), default=1.0)
     return [
         build_object(arrays, params, collection=collection, location=loc, model_name=model_name)
         for (params, arrays), loc in zip(results, row_locations(location, len(results), spacing))

@@ -22,7 +22,7 @@ from .protocol import (DEFAULT_PORT, Cancelled, ErrorReply, GenerateRequest, Gen
 
 
 @dataclass(frozen=True)
-class JobProgress:
+class ProgressEvent:
     step: int
     total: int
 
@@ -32,7 +32,7 @@ class JobProgress:
 
 
 @dataclass(frozen=True)
-class JobDone:
+class DoneEvent:
     """One (params, mesh) per generated object, in seed order."""
 
     objects: tuple[tuple[GenerationParams, MeshArrays], ...]
@@ -40,16 +40,16 @@ class JobDone:
 
 
 @dataclass(frozen=True)
-class JobFailed:
+class FailedEvent:
     message: str
 
 
 @dataclass(frozen=True)
-class JobCancelled:
+class CancelledEvent:
     pass
 
 
-JobEvent = JobProgress | JobDone | JobFailed | JobCancelled
+JobEvent = ProgressEvent | DoneEvent | FailedEvent | CancelledEvent
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,8 @@ def make_request(params: GenerationParams, count: int) -> GenerateRequest:
         guidance=params.guidance,
         outputs=("voxels", "mesh") if smooth else ("voxels",),
         mesh_style=params.mesh_style,
-        alpha_threshold=params.threshold,
-        mesh_size=params.size,
+        alpha_threshold=params.alpha_threshold,
+        mesh_size=params.mesh_size,
     )
 
 
@@ -105,7 +105,7 @@ def result_objects(params: GenerationParams, result: GenerateResult) -> tuple[tu
     out = []
     for i, seed in enumerate(result.seeds):
         if params.mesh_style == "cubes":
-            mesh = meshing.cube_mesh(result.voxels[i], params.threshold, params.size)
+            mesh = meshing.cube_mesh(result.voxels[i], params.alpha_threshold, params.mesh_size)
         else:
             mesh = _mesh_arrays(result.meshes[i])
         out.append((params.with_seed(seed), mesh))
@@ -117,7 +117,7 @@ class ServerLostJob(ClientError):
 
 
 def _wait(client: VoxelClient, jobs: list, address: ServerAddress, cancel: threading.Event,
-          on_progress: Callable[[JobProgress], None]) -> None:
+          on_progress: Callable[[ProgressEvent], None]) -> None:
     """Poll until every job has its terminal reply (the client heartbeats meanwhile).
 
     Raises ServerUnavailable (the server fell silent for `address.timeout_s`, or its compute thread
@@ -140,7 +140,7 @@ def _wait(client: VoxelClient, jobs: list, address: ServerAddress, cancel: threa
                                 "although the server answers); try again")
         for _, body in events:
             if isinstance(body, Progress):
-                on_progress(JobProgress(body.step, body.total))
+                on_progress(ProgressEvent(body.step, body.total))
 
 
 def _give_up(jobs: list) -> None:
@@ -160,7 +160,7 @@ def run_generation(
     cancel: threading.Event | None = None,
 ) -> JobEvent:
     """Generate `count` objects (seeds params.seed + i) to the end, blocking. Reports every event
-    to `on_event` and returns the terminal one (JobDone, JobFailed or JobCancelled). Never raises
+    to `on_event` and returns the terminal one (DoneEvent, FailedEvent or CancelledEvent). Never raises
     for server trouble; a dead server ends the job within `address.timeout_s` (+ 0.1 s)."""
     try:
         with address.connect() as client:
@@ -168,9 +168,9 @@ def run_generation(
             _wait(client, [job], address, cancel or threading.Event(), on_event)
             event = _terminal_event(params, job.terminal, client.info.model_name if client.info else "")
     except ClientError as e:
-        event = JobFailed(str(e))
+        event = FailedEvent(str(e))
     except Exception as e:  # noqa: BLE001 - a worker thread must always report back
-        event = JobFailed(f"{type(e).__name__}: {e}")
+        event = FailedEvent(f"{type(e).__name__}: {e}")
     on_event(event)
     return event
 
@@ -192,7 +192,7 @@ def generate_many(address: ServerAddress, params: list[GenerationParams]) -> tup
     out = []
     for p, job in zip(params, jobs):
         event = _terminal_event(p, job.terminal, model_name)
-        if not isinstance(event, JobDone):
+        if not isinstance(event, DoneEvent):
             raise GenerationError(f"{p.object_name()}: {getattr(event, 'message', 'cancelled')}")
         out.extend(event.objects)
     return out, model_name
@@ -200,12 +200,12 @@ def generate_many(address: ServerAddress, params: list[GenerationParams]) -> tup
 
 def _terminal_event(params: GenerationParams, body, model_name: str) -> JobEvent:
     if isinstance(body, GenerateResult):
-        return JobDone(result_objects(params, body), model_name)
+        return DoneEvent(result_objects(params, body), model_name)
     if isinstance(body, Cancelled):
-        return JobCancelled()
+        return CancelledEvent()
     if isinstance(body, ErrorReply):
-        return JobFailed(body.message)
-    return JobFailed(f"unexpected reply {body!r}")
+        return FailedEvent(body.message)
+    return FailedEvent(f"unexpected reply {body!r}")
 
 
 class BackgroundJob:

@@ -20,6 +20,8 @@ QUALITY_PRESETS: dict[str, tuple[int, Sampler]] = {
 }
 """Quality preset -> (sampling steps, sampler). "CUSTOM" uses the explicit steps/sampler."""
 
+_RENAMED = {"threshold": "alpha_threshold", "size": "mesh_size"}  # stored keys of objects made before 0.2
+
 
 @dataclass(frozen=True)
 class GenerationParams:
@@ -31,8 +33,8 @@ class GenerationParams:
     sampler: Sampler = DEFAULT_SAMPLER
     guidance: float = DEFAULT_GUIDANCE
     mesh_style: MeshStyle = DEFAULT_MESH_STYLE
-    threshold: float = DEFAULT_ALPHA_THRESHOLD
-    size: float = DEFAULT_MESH_SIZE
+    alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
+    mesh_size: float = DEFAULT_MESH_SIZE
 
     def with_seed(self, seed: int) -> GenerationParams:
         return replace(self, seed=int(seed))
@@ -47,7 +49,9 @@ class GenerationParams:
 
     @classmethod
     def from_dict(cls, data: dict) -> GenerationParams:
-        """Inverse of `to_dict`; ignores unknown keys, coerces types (custom properties may be IDProperty values)."""
+        """Inverse of `to_dict`; ignores unknown keys, coerces types (custom properties may be IDProperty values).
+        Objects generated before 0.2 stored `threshold` and `size`; they read as alpha_threshold and mesh_size."""
+        data = {_RENAMED.get(k, k): v for k, v in data.items()}
         kwargs = {}
         for f in fields(cls):
             if f.name in data:

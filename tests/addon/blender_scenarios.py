@@ -113,13 +113,13 @@ def installed_extension(zip_path: str, wheel_only: bool, port: int, dead_port: i
 
     scene.cursor.location = (1.0, 2.0, 0.0)
     settings.class_name, settings.seed, settings.variations = "table", 40, 2
-    settings.quality, settings.steps, settings.threshold = "CUSTOM", 3, 0.5
+    settings.quality, settings.steps, settings.alpha_threshold = "CUSTOM", 3, 0.5
     bpy.ops.ed.undo_push(message="before generate")
     assert ops.generate() == {"FINISHED"}
     a, b = bpy.data.objects["table_40"], bpy.data.objects["table_41"]
     _check_generated(a, "table", 40, "smooth")
     _check_generated(b, "table", 41, "smooth")
-    assert tuple(a.location) == (1.0, 2.0, 0.0) and math.isclose(b.location.x, 1.0 + 1.25 * settings.size)
+    assert tuple(a.location) == (1.0, 2.0, 0.0) and math.isclose(b.location.x, 1.0 + 1.25 * settings.mesh_size)
 
     # One undo step removes the whole generation.
     bpy.ops.ed.undo()
@@ -190,7 +190,7 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
         _tick_until(runtime, lambda: runtime.STATE.connect_scene is None, 10, "the end of the connect check")
         assert runtime.server_status().connected and runtime.STATE.message.startswith("Connected")
         assert bpy.data.scenes[scene].voxel_diffusion.class_name == "chair"
-        params = GenerationParams("lamp", 3, steps=4, threshold=0.5)
+        params = GenerationParams("lamp", 3, steps=4, alpha_threshold=0.5)
         bpy.ops.ed.undo_push(message="before")
         runtime.start_job(params, 2, runtime.Target(scene, (0.0, 0.0, 0.0)))
         seen = _tick_until_idle(runtime, 30)
@@ -215,7 +215,7 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
         try:
             killed_port = int(server.wait_ready(120).rsplit(":", 1)[1])
             runtime.server_address = lambda: ServerAddress("127.0.0.1", killed_port, timeout_s=1.0, retries=1)
-            runtime.start_job(GenerationParams("chair", 1, steps=1000, threshold=0.5), 1, runtime.Target(scene))
+            runtime.start_job(GenerationParams("chair", 1, steps=1000, alpha_threshold=0.5), 1, runtime.Target(scene))
             _tick_until(runtime, lambda: runtime.STATE.progress is not None, 30, "progress before the kill")
             server.kill()
         finally:
@@ -237,13 +237,13 @@ def scripting_api(zip_path: str, wheel_only: bool, port: int, out_dir: str) -> N
     api, footprint_radius = _shipped("blender.api"), _shipped("shared.layout").footprint_radius
 
     assert api.server_info(port=port).class_names == ("chair", "table", "lamp")
-    objs = api.generate_objects([("chair", 1), ("lamp", 2)], port=port, steps=2, threshold=0.5, location=(0, 0, 1))
+    objs = api.generate_objects([("chair", 1), ("lamp", 2)], port=port, steps=2, alpha_threshold=0.5, location=(0, 0, 1))
     assert [o.name for o in objs] == ["chair_1", "lamp_2"] and objs[1].location.x == 1.25
-    grid = api.populate_grid(["chair", "table"], seeds=[5, 6], port=port, steps=2, style="cubes", threshold=0.5,
+    grid = api.populate_grid(["chair", "table"], seeds=[5, 6], port=port, steps=2, mesh_style="cubes", alpha_threshold=0.5,
                              origin=(0, 10, 0), spacing=2.0)
     assert [tuple(o.location) for o in grid] == [(0, 10, 0), (2, 10, 0), (0, 8, 0), (2, 8, 0)]
     scattered = api.scatter_on_plane(6, ["chair", "table", "lamp"], area=(8, 8), min_distance=0.2, seed=4,
-                                     port=port, steps=2, threshold=0.5, center=(20, 0, 0))
+                                     port=port, steps=2, alpha_threshold=0.5, center=(20, 0, 0))
     xy = np.array([tuple(o.location)[:2] for o in scattered])
     gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e9
     assert gaps.min() >= 2 * footprint_radius(1.0) + 0.2 - 1e-6

@@ -8,9 +8,12 @@ from blender_addon.shared.layout import footprint_radius, grid_positions, scatte
 
 
 def test_params_round_trip_through_custom_property_values():
-    params = GenerationParams("chair", 12, steps=10, sampler="ddpm", guidance=2.5, mesh_style="cubes", threshold=0.7)
+    params = GenerationParams("chair", 12, steps=10, sampler="ddpm", guidance=2.5, mesh_style="cubes",
+                              alpha_threshold=0.7, mesh_size=2.0)
     stored = {**params.to_dict(), "model_name": "m"}  # what scene_build writes on the object
     assert GenerationParams.from_dict(stored) == params
+    legacy = {k: v for k, v in stored.items() if k not in ("alpha_threshold", "mesh_size")} | {"threshold": 0.7, "size": 2.0}
+    assert GenerationParams.from_dict(legacy) == params  # objects made before the rename keep their settings
     assert params.object_name() == "chair_12" and params.with_seed(3).seed == 3
 
 
@@ -21,7 +24,7 @@ def test_presets_and_custom():
 
 
 def test_requests_ask_the_server_for_smooth_meshes_only():
-    smooth = make_request(GenerationParams("chair", 5, threshold=0.6, size=2.0), count=3)
+    smooth = make_request(GenerationParams("chair", 5, alpha_threshold=0.6, mesh_size=2.0), count=3)
     assert smooth.outputs == ("voxels", "mesh") and smooth.seeds == [5, 6, 7]
     assert smooth.alpha_threshold == 0.6 and smooth.mesh_size == 2.0
     assert make_request(GenerationParams("chair", 5, mesh_style="cubes"), 1).outputs == ("voxels",)

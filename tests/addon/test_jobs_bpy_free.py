@@ -6,7 +6,7 @@ import time
 import pytest
 
 from blender_addon.shared.generation import GenerationParams
-from blender_addon.shared.background import (BackgroundJob, JobFailed, JobProgress, ServerAddress, ServerMonitor, ServerStatus,
+from blender_addon.shared.background import (BackgroundJob, FailedEvent, ProgressEvent, ServerAddress, ServerMonitor, ServerStatus,
                                 check_server, run_generation)
 from tests.addon.fake_server import INFO, FakeServer
 
@@ -33,7 +33,7 @@ def test_job_the_server_keeps_quiet_about_fails_after_the_deadline():
         event = _bounded(_address(server.port))
         elapsed = time.monotonic() - start
         time.sleep(0.1)
-    assert isinstance(event, JobFailed) and "the server lost the job" in event.message and "try again" in event.message
+    assert isinstance(event, FailedEvent) and "the server lost the job" in event.message and "try again" in event.message
     assert 1.0 <= elapsed < 3.0, elapsed  # 5 * 0.2 s of silence
     assert server.pings >= 3  # it kept answering meanwhile
     assert server.cancelled == server.jobs  # the abandoned job was cancelled on the server
@@ -43,14 +43,14 @@ def test_a_job_missing_from_the_pong_fails_at_that_ping_long_before_the_deadline
     with FakeServer(pong_jobs=False) as server:  # the client's own check (its pong lists no jobs)
         start = time.monotonic()
         event = _bounded(_address(server.port, lost_job_timeouts=50))
-    assert isinstance(event, JobFailed) and "submit it again" in event.message
+    assert isinstance(event, FailedEvent) and "submit it again" in event.message
     assert time.monotonic() - start < 2.0
 
 
 def test_servers_without_job_lists_are_covered_by_the_deadline_too():
     with FakeServer(pong_jobs=None) as server:
         event = _bounded(_address(server.port))
-    assert isinstance(event, JobFailed) and "lost" in event.message
+    assert isinstance(event, FailedEvent) and "lost" in event.message
 
 
 def test_progress_keeps_a_slow_job_alive_past_the_deadline():
@@ -59,8 +59,8 @@ def test_progress_keeps_a_slow_job_alive_past_the_deadline():
         start = time.monotonic()
         event = _bounded(_address(server.port, lost_job_timeouts=2), on_event=events.append)
     assert time.monotonic() - start > 12 * 0.15 > 2 * 0.2  # longer than the silence limit
-    assert isinstance(event, JobFailed) and event.message == "finished"  # its own terminal reply
-    assert [e.step for e in events if isinstance(e, JobProgress)] == list(range(1, 13))
+    assert isinstance(event, FailedEvent) and event.message == "finished"  # its own terminal reply
+    assert [e.step for e in events if isinstance(e, ProgressEvent)] == list(range(1, 13))
 
 
 def test_monitor_refresh_returns_at_once_and_reports_checking(dead_port):
@@ -130,7 +130,7 @@ def _timer_path(address: ServerAddress) -> tuple[object, float]:
     start = time.monotonic()
     while time.monotonic() - start < 10:
         for event in job.drain():
-            if not isinstance(event, JobProgress):
+            if not isinstance(event, ProgressEvent):
                 return event, time.monotonic() - start
         time.sleep(0.1)  # the timer's period while a job runs
     raise AssertionError("the job never ended")
@@ -146,7 +146,7 @@ def test_a_hung_server_is_declared_dead_within_3_s(path):
     """The server accepts the job, then nothing: no progress, no pongs (a hung process; TCP stays up)."""
     with FakeServer(hang=True) as server:
         event, elapsed = path(ServerAddress("127.0.0.1", server.port))
-    assert isinstance(event, JobFailed) and "stopped answering" in event.message, event
+    assert isinstance(event, FailedEvent) and "stopped answering" in event.message, event
     assert elapsed < DETECTION_BOUND_S, elapsed
 
 
@@ -154,7 +154,7 @@ def test_a_hung_server_is_declared_dead_within_3_s(path):
 def test_a_server_whose_compute_thread_is_down_counts_as_dead(path):
     with FakeServer(compute=False) as server:  # answers pings, but its pongs say it cannot run jobs
         event, elapsed = path(ServerAddress("127.0.0.1", server.port))
-    assert isinstance(event, JobFailed) and "compute thread is not running" in event.message, event
+    assert isinstance(event, FailedEvent) and "compute thread is not running" in event.message, event
     assert elapsed < DETECTION_BOUND_S
     with FakeServer(compute=False) as server:
         status = check_server(ServerAddress("127.0.0.1", server.port))
@@ -164,7 +164,7 @@ def test_a_server_whose_compute_thread_is_down_counts_as_dead(path):
 @pytest.mark.parametrize("path", [_timer_path, _blocking_path])
 def test_no_server_fails_within_3_s_at_the_default_settings(path, dead_port):
     event, elapsed = path(ServerAddress("127.0.0.1", dead_port))
-    assert isinstance(event, JobFailed) and "no Voxel Diffusion server answered" in event.message
+    assert isinstance(event, FailedEvent) and "no Voxel Diffusion server answered" in event.message
     assert elapsed < DETECTION_BOUND_S, elapsed
 
 
@@ -172,5 +172,5 @@ def test_heartbeats_keep_a_job_alive_whose_progress_is_slower_than_the_timeout()
     """No progress for 3 s (longer than the 2 s timeout), but pongs keep coming: the job lives."""
     with FakeServer(progress_steps=2, progress_interval_s=1.5, finish=True) as server:
         event, elapsed = _blocking_path(ServerAddress("127.0.0.1", server.port))
-    assert isinstance(event, JobFailed) and event.message == "finished" and elapsed > 2.0
+    assert isinstance(event, FailedEvent) and event.message == "finished" and elapsed > 2.0
     assert server.pings >= 4  # a heartbeat at least every 0.5 s of silence

@@ -13,8 +13,7 @@ import pytest
 from blender_addon.shared import protocol as p
 from blender_addon.shared.client import DEFAULT_TIMEOUT_S, JobFailed, ServerUnavailable, VoxelClient
 from blender_addon.shared.generation import GenerationParams
-from blender_addon.shared.background import BackgroundJob, JobProgress, ServerAddress, run_generation
-from blender_addon.shared.background import JobFailed as AddonJobFailed
+from blender_addon.shared.background import BackgroundJob, FailedEvent, ProgressEvent, ServerAddress, run_generation
 from blender_addon.shared.server_process import LocalServer
 from server.launch import REPO, ServerProcess
 from server.worker import FAULT_COMPUTE_THREAD
@@ -59,8 +58,8 @@ def test_sigkill_mid_job_is_noticed_within_3_s_on_every_client_path(tiny_checkpo
 def _seconds_to_failure(events: queue.Queue, since: float) -> float:
     while True:
         event = events.get(timeout=10)
-        if not isinstance(event, JobProgress):
-            assert isinstance(event, AddonJobFailed) and "stopped answering" in event.message, event
+        if not isinstance(event, ProgressEvent):
+            assert isinstance(event, FailedEvent) and "stopped answering" in event.message, event
             return time.monotonic() - since
 
 

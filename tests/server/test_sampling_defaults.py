@@ -18,7 +18,7 @@ DEFAULTS = {"steps": s.DEFAULT_STEPS, "sampler": s.DEFAULT_SAMPLER, "guidance": 
 def test_panel_api_request_and_cli_defaults_agree():
     params = GenerationParams(class_name="chair", seed=0)
     assert {k: getattr(params, k) for k in DEFAULTS} == DEFAULTS
-    assert params.threshold == s.DEFAULT_ALPHA_THRESHOLD
+    assert params.alpha_threshold == s.DEFAULT_ALPHA_THRESHOLD
     assert QUALITY_PRESETS["NORMAL"] == (s.DEFAULT_STEPS, s.DEFAULT_SAMPLER)
     request = p.GenerateRequest.from_wire({"class_label": "chair"}, [])
     assert {k: getattr(request, k) for k in DEFAULTS} == DEFAULTS

@@ -1,7 +1,7 @@
 """Jobs and the thread-safe, fair job queue shared by the socket thread and the compute thread.
 
 A job is one validated `generate` request from one client. Every job ends exactly once
-(`Job.finish`), which is what guarantees exactly one terminal message per request.
+(`QueuedJob.finish`), which is what guarantees exactly one terminal message per request.
 
 Fairness: each client (routing id) has its own FIFO. A client may hold at most its fair share of the
 `max_queue` slots: `max_queue // n`, n being the number of clients with queued or running jobs,
@@ -28,7 +28,7 @@ STOP_SHUTDOWN = "shutdown"
 
 
 @dataclass(eq=False)
-class Job:
+class QueuedJob:
     """One request. `client` is the ROUTER routing id; `job_id` the generate message's msg_id."""
 
     client: bytes
@@ -69,7 +69,7 @@ class Admitted:
     that made room for it (already finished: the caller answers it `queue_full`)."""
 
     ahead: int
-    evicted: Job | None = None
+    evicted: QueuedJob | None = None
 
 
 class JobQueue:
@@ -78,8 +78,8 @@ class JobQueue:
     def __init__(self, max_queue: int, max_batch: int):
         self.max_queue = max_queue
         self.max_batch = max_batch
-        self._queued: OrderedDict[bytes, deque[Job]] = OrderedDict()
-        self._running: dict[tuple[bytes, str], Job] = {}
+        self._queued: OrderedDict[bytes, deque[QueuedJob]] = OrderedDict()
+        self._running: dict[tuple[bytes, str], QueuedJob] = {}
         self._paused: set[bytes] = set()
         self._closed = False
         self._cond = threading.Condition()
@@ -97,7 +97,7 @@ class JobQueue:
         active = set(self._queued) | {c for c, _ in self._running} | {client}
         return max(1, self.max_queue // len(active))
 
-    def submit(self, job: Job) -> Admitted:
+    def submit(self, job: QueuedJob) -> Admitted:
         """Queue a job. Raises QueueFull (client at its share, or no room) or QueueClosed."""
         with self._cond:
             if self._closed:
@@ -116,7 +116,7 @@ class JobQueue:
             self._cond.notify()
             return Admitted(ahead, evicted)
 
-    def _evict(self, share: int) -> Job | None:
+    def _evict(self, share: int) -> QueuedJob | None:
         """Remove and finish the newest queued job of the client furthest over `share`."""
         client, jobs = max(self._queued.items(), key=lambda item: len(item[1]))
         if len(jobs) <= share:
@@ -127,7 +127,7 @@ class JobQueue:
         return job if job.finish() else None
 
     # ------------------------------------------------------------------ batches (compute thread)
-    def next_batch(self, timeout: float) -> list[Job]:
+    def next_batch(self, timeout: float) -> list[QueuedJob]:
         """Block up to `timeout` s for work; returns compatible jobs (now running), or [] if none.
         Raises QueueClosed once the queue is closed."""
         with self._cond:
@@ -161,12 +161,12 @@ class JobQueue:
     def _runnable(self) -> list[bytes]:
         return [c for c, jobs in self._queued.items() if jobs and c not in self._paused]
 
-    def done(self, batch: list[Job]) -> None:
+    def done(self, batch: list[QueuedJob]) -> None:
         with self._cond:
             for job in batch:
                 self._running.pop(job.key, None)
 
-    def release_running(self) -> list[Job]:
+    def release_running(self) -> list[QueuedJob]:
         """Forget every running job (their compute thread died); returns those not yet finished,
         now finished (the caller answers them)."""
         with self._cond:
@@ -199,13 +199,13 @@ class JobQueue:
             job.stop_reason = job.stop_reason or STOP_CANCEL
             return "flagged"
 
-    def _remove(self, job: Job) -> None:
+    def _remove(self, job: QueuedJob) -> None:
         jobs = self._queued[job.client]
         jobs.remove(job)
         if not jobs:
             del self._queued[job.client]
 
-    def drop_client(self, client: bytes) -> list[Job]:
+    def drop_client(self, client: bytes) -> list[QueuedJob]:
         """Stop every job of a client that has gone away: running ones are flagged (the compute thread
         answers them at its next step); queued ones are removed, finished and returned (the caller
         answers them)."""
@@ -217,7 +217,7 @@ class JobQueue:
                     job.stop_reason = job.stop_reason or STOP_CLIENT_GONE
             return [j for j in gone if j.finish()]
 
-    def close(self) -> list[Job]:
+    def close(self) -> list[QueuedJob]:
         """Stop accepting work: flag running jobs, return the queued ones (the caller answers them)."""
         with self._cond:
             self._closed = True
