@@ -4,7 +4,7 @@
 
 Reconstructs the run's held-out set (data seed + vae_train.HELDOUT_SEED_OFFSET, never trained on) through
 the posterior mean and prints occupancy IoU at alpha 0.5, the fraction of single 6-connected components at
-the sampling threshold 0.9, and the colour statistics of diffusion_core.colour_metrics for the data and
+the sampling threshold (settings.DEFAULT_ALPHA_THRESHOLD), and the colour statistics of diffusion_core.colour_metrics for the data and
 the reconstructions side by side (mean value, flatness, regions, objects' mean-hue histogram distance).
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from diffusion_core.models.checkpoint import load_checkpoint
 from diffusion_core.evaluation.colour_metrics import colour_stats, nan_mean, object_hue_histogram, total_variation
 from diffusion_core.evaluation.metrics import single_component
 from diffusion_core.models.vae import VoxelVAE, logits_to_model_space
+from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
 from diffusion_core.training.vae_trainer import CHECKPOINT_NAME, VAETrainConfig, heldout_set
 
 
@@ -47,8 +48,8 @@ def main() -> None:
     iou = (occ_d & occ_r).sum((1, 2, 3)) / np.maximum((occ_d | occ_r).sum((1, 2, 3)), 1)
     print(f"{args.run} step {ckpt.step}: {args.n} held-out {data.resolution}^3 shapes")
     print(f"  occupancy IoU {iou.mean():.4f}; one component at 0.9: "
-          f"data {single_component(data.voxels[:, -1] >= 0.9).mean():.3f}, "
-          f"reconstructions {single_component(recon[:, -1] >= 0.9).mean():.3f}")
+          f"data {single_component(data.voxels[:, -1] >= DEFAULT_ALPHA_THRESHOLD).mean():.3f}, "
+          f"reconstructions {single_component(recon[:, -1] >= DEFAULT_ALPHA_THRESHOLD).mean():.3f}")
     if data.channels == 4:
         s_d, s_r = colour_stats(data.voxels), colour_stats(recon)
         for name, s in (("data", s_d), ("reconstructions", s_r)):

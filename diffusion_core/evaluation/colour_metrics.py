@@ -30,6 +30,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from skimage.color import rgb2lab
 
+from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
+
 SAME_COLOUR_DELTA_E = 10.0
 """Face neighbours with CIE76 ΔE below this are the same colour (the data's part boundaries are >= 19)."""
 
@@ -80,7 +82,7 @@ def face_pairs(occ: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return a, b, np.nonzero(occ)[0][a]
 
 
-def colour_stats(voxels: np.ndarray, threshold: float = 0.9) -> ColourStats:
+def colour_stats(voxels: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD) -> ColourStats:
     """Voxels [N, C, R, R, R] -> ColourStats; for mask-only sets (C = 1) only ``occupied`` means something
     (flatness 1 where there are pairs, one region per 6-connected component, hues NaN, hsv None)."""
     occ = voxels[:, -1] >= threshold

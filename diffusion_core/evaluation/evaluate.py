@@ -22,6 +22,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
+from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+
 from ..models.checkpoint import load_checkpoint
 from ..models.classifier import VoxelClassifier, load_classifier
 from .colour_metrics import (
@@ -39,14 +41,14 @@ Metrics = dict[str, float | None]
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """Defaults: the panel's sampling defaults (blender_addon.shared.protocol DEFAULT_*; a test keeps them equal)."""
+    """Defaults: the panel's sampling defaults (blender_addon.shared.settings)."""
 
     n_per_class: int = 16
-    steps: int = 25
-    sampler: str = "ddpm"
-    eta: float = 0.0
-    guidance: float = 1.5
-    alpha_threshold: float = 0.9
+    steps: int = DEFAULT_STEPS
+    sampler: str = DEFAULT_SAMPLER
+    eta: float = DEFAULT_ETA
+    guidance: float = DEFAULT_GUIDANCE
+    alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
     seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
     reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
     batch_size: int = 64

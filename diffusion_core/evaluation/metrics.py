@@ -24,12 +24,14 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
+
 from .colour_metrics import (
     ColourStats, colour_stats, nan_mean, object_hue_histogram, ratio, total_variation, voxel_hue_histogram,
 )
 
 
-def occupancy(voxels: np.ndarray, threshold: float = 0.9) -> np.ndarray:
+def occupancy(voxels: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD) -> np.ndarray:
     """voxels [N, C, R, R, R] -> bool [N, R, R, R] (alpha >= threshold)."""
     return voxels[:, -1] >= threshold
 
@@ -78,7 +80,7 @@ def single_component(occ: np.ndarray) -> np.ndarray:
     return (highest > 0) & (highest == lowest)
 
 
-def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = 0.9,
+def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD,
                 sample_stats: ColourStats | None = None,
                 reference_stats: ColourStats | None = None) -> dict[str, float | None]:
     """Compare two voxel sets [N, C, R, R, R] and [M, C, R, R, R] (e.g. one class's samples vs its reference).

@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
+
 from ..data.shapes import CLASS_NAMES
 from .checkpoint import load_checkpoint
 
@@ -51,7 +53,7 @@ class VoxelClassifier(nn.Module):
         return self.head(pooled)
 
     @torch.inference_mode()
-    def predict(self, voxels: np.ndarray, threshold: float = 0.9, batch_size: int = 256) -> np.ndarray:
+    def predict(self, voxels: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD, batch_size: int = 256) -> np.ndarray:
         """voxels float [N, C, R, R, R] in [0, 1] (alpha last) -> predicted class indices int64 [N]."""
         self.eval()
         occupancy = torch.from_numpy(np.ascontiguousarray(voxels[:, -1:] >= threshold)).float()

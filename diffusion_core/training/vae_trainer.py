@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
+
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
 from ..models.latent import encode_means, latent_stats
@@ -40,8 +42,6 @@ from ..models.vae import VAEConfig, VoxelVAE, kl_divergence, logits_to_model_spa
 CHECKPOINT_NAME = "ckpt_last.safetensors"
 HELDOUT_SEED_OFFSET = 1_000_003
 """The held-out set is built with data.seed + this offset (disjoint random streams from the training set)."""
-CONNECTED_THRESHOLD = 0.9
-"""Occupancy threshold of the held-out connectivity score: the alpha threshold generation uses by default."""
 SCORE_KEYS = ("heldout_iou", "heldout_rgb_error", "heldout_connected")
 
 
@@ -123,7 +123,7 @@ def evaluate(vae: VoxelVAE, dataset: VoxelDataset, batch_size: int = 128) -> dic
         recon = (logits_to_model_space(vae.decode_logits(vae.encode(target * 2 - 1)[0])) + 1) / 2
         pred_occ, occ = recon[:, -1:] >= 0.5, target[:, -1:] >= 0.5
         ious.append(occupancy_iou(pred_occ, occ))
-        connected.append(single_component(recon[:, -1].numpy() >= CONNECTED_THRESHOLD))
+        connected.append(single_component(recon[:, -1].numpy() >= DEFAULT_ALPHA_THRESHOLD))
         if target.shape[1] > 1:
             both = (pred_occ & occ).expand(-1, target.shape[1] - 1, -1, -1, -1)
             err_sum += (recon[:, :-1] - target[:, :-1]).abs()[both].sum().item()
