@@ -21,7 +21,8 @@ from diffusion_core.evaluation.colour_metrics import colour_stats, nan_mean, obj
 from diffusion_core.evaluation.metrics import single_component
 from diffusion_core.models.vae import VoxelVAE, logits_to_model_space
 from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
-from diffusion_core.training.vae_trainer import CHECKPOINT_NAME, VAETrainConfig, heldout_set
+from diffusion_core.training.loop import CHECKPOINT_NAME
+from diffusion_core.training.vae_trainer import VAETrainConfig, heldout_set
 
 
 @torch.no_grad()

@@ -9,16 +9,17 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
 from ..models.checkpoint import save_checkpoint
 from ..models.classifier import ClassifierConfig, VoxelClassifier
+from .loop import TrainingLoop
 
 
 @dataclass(frozen=True)
@@ -60,25 +61,40 @@ def _occupancy(dataset: VoxelDataset) -> Tensor:
 
 def fit(model: VoxelClassifier, dataset: VoxelDataset, cfg: ClassifierTrainConfig, progress: bool = True) -> list[float]:
     """Train with AdamW + cosine decay for cfg.epochs epochs; returns the loss of every step."""
-    generator = torch.Generator().manual_seed(cfg.seed)
-    x, y = _occupancy(dataset), torch.from_numpy(dataset.labels)
-    steps_per_epoch = -(-len(y) // cfg.batch_size)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, cfg.epochs * steps_per_epoch)
-    losses: list[float] = []
-    model.train()
-    with tqdm(total=cfg.epochs * steps_per_epoch, desc="classifier", disable=not progress, dynamic_ncols=True) as bar:
-        for _ in range(cfg.epochs):
-            for idx in torch.randperm(len(y), generator=generator).split(cfg.batch_size):
-                loss = F.cross_entropy(model(augment(x[idx], generator)), y[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                losses.append(loss.item())
-                bar.update()
-                bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return losses
+    return _ClassifierTrainer(model, dataset, cfg, progress).run()
+
+
+class _ClassifierTrainer(TrainingLoop):
+    """Epochs of shuffled batches (one generator draws the order and the augmentations); every step is logged."""
+
+    metric_keys = ("loss",)
+
+    def __init__(self, model: VoxelClassifier, dataset: VoxelDataset, cfg: ClassifierTrainConfig, progress: bool):
+        self.model, self.generator = model, torch.Generator().manual_seed(cfg.seed)
+        self.x, self.y = _occupancy(dataset), torch.from_numpy(dataset.labels)
+        steps_per_epoch = -(-len(self.y) // cfg.batch_size)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, cfg.epochs * steps_per_epoch)
+        self.batches = (idx for _ in range(cfg.epochs)
+                        for idx in torch.randperm(len(self.y), generator=self.generator).split(cfg.batch_size))
+        super().__init__(steps=cfg.epochs * steps_per_epoch, start_step=0, log_every=1, checkpoint_every=None,
+                         batch_size=cfg.batch_size, desc="classifier", metrics_path=None, show_progress=progress)
+        model.train()
+
+    def train_step(self) -> torch.Tensor:
+        idx = next(self.batches)
+        loss = F.cross_entropy(self.model(augment(self.x[idx], self.generator)), self.y[idx])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss.detach()[None]
+
+    def postfix(self, record: dict[str, Any]) -> dict[str, str]:
+        return {"loss": f"{record['loss']:.3f}"}
+
+    def finish(self) -> list[float]:
+        return [record["loss"] for record in self.history]
 
 
 def accuracy(model: VoxelClassifier, dataset: VoxelDataset) -> float:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -38,13 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
 
 from . import distributed as D
 from ..models.checkpoint import Checkpoint, export_inference_checkpoint, load_checkpoint, save_checkpoint
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
 from ..diffusion.gaussian import GaussianDiffusion
 from .ema import EMA
+from .loop import CHECKPOINT_NAME, METRICS_NAME, TrainingLoop, open_run, read_records, write_config, write_records
 from ..models.latent import LATENT_CLIP_X0, LatentCodec, LatentDataset, encode_dataset
 from .lr_schedule import warmup_cosine_lr
 from ..pipeline import to_voxels
@@ -53,9 +52,7 @@ from ..diffusion.samplers import sample
 from .config import DERIVED_MODEL_FIELDS, TrainConfig, apply_overrides
 from ..models.unet import UNet3D
 
-CHECKPOINT_NAME = "ckpt_last.safetensors"
 EXPORT_NAME = "model_ema_fp16.safetensors"
-METRICS_NAME = "metrics.jsonl"
 DATASET_NAME = "dataset.npz"
 LATENTS_NAME = "latents.npz"
 PREVIEW_CLASSES = 4
@@ -75,23 +72,19 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False) -> nn.Mod
         D.shutdown(info)
 
 
-class _Trainer:
+class _Trainer(TrainingLoop):
+    metric_keys = _METRIC_KEYS
+
     def __init__(self, cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, info: D.DistInfo):
         self.cfg, self.out_dir, self.device, self.info = cfg, out_dir, device, info
-        ckpt_path = out_dir / CHECKPOINT_NAME
-        if not resume and ckpt_path.exists():
-            raise FileExistsError(f"{ckpt_path} exists: pass --resume or choose another --out")
-        if resume and not ckpt_path.exists():
-            raise FileNotFoundError(f"--resume: no {ckpt_path}")
-        ckpt = load_checkpoint(ckpt_path) if resume else None
+        ckpt = open_run(out_dir, resume)
         if ckpt is not None:
             stored = TrainConfig.from_dict(ckpt.config["train"])
             for section in ("data", "model", "diffusion"):
                 if getattr(stored, section) != getattr(cfg, section):
                     raise ValueError(f"--resume cannot change the {section} config of a run")
         if info.is_main:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+            write_config(out_dir, cfg.to_dict())
         self.codec = self._codec(ckpt)
         self.dataset = self._dataset(resume)
         self.class_names = list(self.dataset.class_names)
@@ -103,16 +96,17 @@ class _Trainer:
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr,
                                            weight_decay=cfg.optim.weight_decay)
         self.ema = EMA(self.model, cfg.optim.ema_decay)
-        self.step = 0
-        self.accum = torch.zeros(len(_METRIC_KEYS) + 1, dtype=torch.float64)  # metric sums + step count
+        super().__init__(steps=cfg.optim.steps, start_step=0, log_every=cfg.log_every,
+                         checkpoint_every=cfg.checkpoint_every, batch_size=cfg.optim.batch_size, desc=out_dir.name,
+                         metrics_path=out_dir / METRICS_NAME, is_main=info.is_main, show_progress=info.is_main)
         if ckpt is not None:
             self._restore(ckpt)
         self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None) \
             if info.enabled else self.model
         self.order = D.DataOrder(len(self.dataset), cfg.optim.batch_size, cfg.seed, info)
-        self.history = _read_metrics(out_dir / METRICS_NAME, upto=self.step) if info.is_main else []
+        self.history = read_records(out_dir / METRICS_NAME, upto=self.step) if info.is_main else []
         if info.is_main:
-            _write_metrics(out_dir / METRICS_NAME, self.history)
+            write_records(out_dir / METRICS_NAME, self.history)
 
     def _codec(self, ckpt: Checkpoint | None) -> LatentCodec | None:
         """The VAE of a latent run: embedded in the run's checkpoint on resume, else data.vae_checkpoint."""
@@ -143,34 +137,7 @@ class _Trainer:
         # The stored sums are already totalled over ranks: rank 0 carries them, the others start at zero.
         self.accum = ckpt.extra["metrics_accum"].double() if self.info.is_main else torch.zeros_like(self.accum)
 
-    def run(self) -> nn.Module:
-        cfg = self.cfg
-        bar = tqdm(total=cfg.optim.steps, initial=self.step, disable=not self.info.is_main, dynamic_ncols=True,
-                   mininterval=1.0, desc=self.out_dir.name)
-        tick, tick_step = time.perf_counter(), self.step
-        while self.step < cfg.optim.steps:
-            metrics = self._train_step()
-            self.accum += torch.cat([metrics.detach().cpu().double(), torch.ones(1, dtype=torch.float64)])
-            self.step += 1
-            bar.update(1)
-            if self.step % cfg.log_every == 0:
-                elapsed = time.perf_counter() - tick
-                record = self._log(cfg.optim.batch_size * (self.step - tick_step) / max(elapsed, 1e-9))
-                bar.set_postfix(loss=f"{record['loss']:.4f}", samples_s=f"{record['samples_per_s']:.1f}")
-                tick, tick_step = time.perf_counter(), self.step
-            if self.step % cfg.preview_every == 0 and self.info.is_main:
-                self._preview()
-            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.optim.steps:
-                self._checkpoint()
-        bar.close()
-        if self.info.is_main:
-            if self.step % cfg.preview_every:
-                self._preview()
-            export_inference_checkpoint(self.out_dir / CHECKPOINT_NAME, self.out_dir / EXPORT_NAME)
-        D.barrier(self.info)
-        return self.model
-
-    def _train_step(self) -> torch.Tensor:
+    def train_step(self) -> torch.Tensor:
         """One optimisation step; returns this rank's mean [loss, mse, vb] (detached)."""
         cfg, device = self.cfg, self.device
         x0, y = self._batch(self.order.indices(self.step))
@@ -204,17 +171,30 @@ class _Trainer:
         items = [self.dataset[int(i)] for i in indices]
         return torch.stack([x for x, _ in items]), torch.tensor([label for _, label in items], dtype=torch.long)
 
-    def _log(self, samples_per_s: float) -> dict[str, Any]:
-        totals = D.all_reduce_sum(self.accum, self.info)
-        self.accum.zero_()
-        means = (totals[:-1] / totals[-1]).tolist()
-        record = {"step": self.step, **dict(zip(_METRIC_KEYS, means)), "lr": self.lr(self.step - 1),
-                  "samples_per_s": samples_per_s}
+    def reduce(self, totals: torch.Tensor) -> torch.Tensor:
+        return D.all_reduce_sum(totals, self.info)
+
+    def record_extra(self) -> dict[str, Any]:
+        return {"lr": self.lr(self.step - 1)}
+
+    def postfix(self, record: dict[str, Any]) -> dict[str, str]:
+        return {"loss": f"{record['loss']:.4f}", "samples_s": f"{record['samples_per_s']:.1f}"}
+
+    def after_step(self) -> None:
+        if self.step % self.cfg.preview_every == 0 and self.info.is_main:
+            self._preview()
+
+    def checkpoint_due(self) -> bool:
+        return self.step % self.checkpoint_every == 0 or self.step == self.steps
+
+    def finish(self) -> nn.Module:
+        """A preview of the final weights (unless one was just drawn) and the float16 EMA export."""
         if self.info.is_main:
-            self.history.append(record)
-            with open(self.out_dir / METRICS_NAME, "a") as f:
-                f.write(json.dumps(record) + "\n")
-        return record
+            if self.step % self.cfg.preview_every:
+                self._preview()
+            export_inference_checkpoint(self.out_dir / CHECKPOINT_NAME, self.out_dir / EXPORT_NAME)
+        D.barrier(self.info)
+        return self.model
 
     @torch.no_grad()
     def _preview(self) -> None:
@@ -236,7 +216,7 @@ class _Trainer:
             plot_loss_curve([h["step"] for h in self.history], [h["loss"] for h in self.history],
                             self.out_dir / "loss.png")
 
-    def _checkpoint(self) -> None:
+    def checkpoint(self) -> None:
         accum = D.all_reduce_sum(self.accum, self.info)  # partial log interval
         if self.info.is_main:
             epoch, batch = self.order.position(self.step)
@@ -261,19 +241,6 @@ def _save_atomic(dataset: VoxelDataset | LatentDataset, path: Path) -> None:
     tmp = path.with_name(path.stem + ".tmp.npz")
     dataset.save(tmp)
     os.replace(tmp, path)
-
-
-def _read_metrics(path: Path, upto: int) -> list[dict[str, Any]]:
-    """Records with step <= upto (later ones came after the last checkpoint and will be redone)."""
-    if not path.exists():
-        return []
-    with open(path) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    return [r for r in records if r["step"] <= upto]
-
-
-def _write_metrics(path: Path, records: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,19 +26,18 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
 
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
 from ..models.latent import encode_means, latent_stats
+from .loop import CHECKPOINT_NAME, METRICS_NAME, TrainingLoop, append_record, open_run, write_config
 from .lr_schedule import warmup_cosine_lr
 from ..evaluation.metrics import single_component
 from .config import DataConfig, apply_overrides, build_config
 from ..models.vae import VAEConfig, VoxelVAE, kl_divergence, logits_to_model_space
 
-CHECKPOINT_NAME = "ckpt_last.safetensors"
 HELDOUT_SEED_OFFSET = 1_000_003
 """The held-out set is built with data.seed + this offset (disjoint random streams from the training set)."""
 SCORE_KEYS = ("heldout_iou", "heldout_rgb_error", "heldout_connected")
@@ -142,75 +140,75 @@ def heldout_set(cfg: VAETrainConfig) -> VoxelDataset:
 
 def train_vae(cfg: VAETrainConfig, out_dir: str | Path, resume: bool = False) -> VoxelVAE:
     """Train (or resume) the VAE run in `out_dir` to cfg.optim.steps; returns the trained VAE."""
-    out_dir = Path(out_dir)
-    ckpt_path = out_dir / CHECKPOINT_NAME
-    if not resume and ckpt_path.exists():
-        raise FileExistsError(f"{ckpt_path} exists: pass --resume or choose another --out")
-    ckpt = load_checkpoint(ckpt_path) if resume else None
-    if ckpt is not None and VAETrainConfig.from_dict(ckpt.config["train"]).model != cfg.model:
-        raise ValueError("--resume cannot change the model config of a run")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    d = cfg.data
-    train_set = make_synthetic_dataset(d.num_samples, d.resolution, seed=d.seed, only_mask=d.only_mask)
-    heldout = heldout_set(cfg)
+    return _VAETrainer(cfg, Path(out_dir), resume).run()
 
-    torch.manual_seed(cfg.seed)
-    vae = VoxelVAE(cfg.model)
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-    step, scores = 0, {}
-    if ckpt is not None:
-        vae.load_state_dict(ckpt.model_state)
-        optimizer.load_state_dict(ckpt.optimizer_state)
-        step = ckpt.step
-        scores = {k: ckpt.extra[k] for k in SCORE_KEYS if k in ckpt.extra}
 
-    def save(extra: dict[str, Any]) -> None:
-        save_checkpoint(ckpt_path, model_state=vae.state_dict(), optimizer_state=optimizer.state_dict(),
-                        config={"vae": asdict(cfg.model), "data": asdict(cfg.data), "train": cfg.to_dict()},
-                        class_names=train_set.class_names, step=step,
-                        extra={"model_name": out_dir.name, **scores, **extra})
+class _VAETrainer(TrainingLoop):
+    metric_keys = ("loss", "bce", "rgb", "kl", "iou")
 
-    metrics_path = out_dir / "metrics.jsonl"
-    keys = ("loss", "bce", "rgb", "kl", "iou")
-    sums, count = torch.zeros(len(keys), dtype=torch.float64), 0
-    bar = tqdm(total=cfg.optim.steps, initial=step, dynamic_ncols=True, mininterval=1.0, desc=out_dir.name)
-    tick, tick_step = time.perf_counter(), step
-    vae.train()
-    while step < cfg.optim.steps:
-        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
-        idx = torch.randint(0, len(train_set), (cfg.optim.batch_size,), generator=gen).numpy()
-        x = torch.from_numpy(train_set.voxels[idx] * 2 - 1)
-        for group in optimizer.param_groups:
-            group["lr"] = _lr(cfg.optim, step)
-        losses = vae_losses(vae, x, cfg.loss, gen)
-        optimizer.zero_grad(set_to_none=True)
+    def __init__(self, cfg: VAETrainConfig, out_dir: Path, resume: bool) -> None:
+        ckpt = open_run(out_dir, resume)
+        if ckpt is not None and VAETrainConfig.from_dict(ckpt.config["train"]).model != cfg.model:
+            raise ValueError("--resume cannot change the model config of a run")
+        write_config(out_dir, cfg.to_dict())
+        self.cfg, self.out_dir = cfg, out_dir
+        d = cfg.data
+        self.train_set = make_synthetic_dataset(d.num_samples, d.resolution, seed=d.seed, only_mask=d.only_mask)
+        self.heldout = heldout_set(cfg)
+        torch.manual_seed(cfg.seed)
+        self.vae = VoxelVAE(cfg.model)
+        self.optimizer = torch.optim.AdamW(self.vae.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.scores: dict[str, float] = {}
+        if ckpt is not None:
+            self.vae.load_state_dict(ckpt.model_state)
+            self.optimizer.load_state_dict(ckpt.optimizer_state)
+            self.scores = {k: ckpt.extra[k] for k in SCORE_KEYS if k in ckpt.extra}
+        super().__init__(steps=cfg.optim.steps, start_step=0 if ckpt is None else ckpt.step, log_every=cfg.log_every,
+                         checkpoint_every=cfg.checkpoint_every, batch_size=cfg.optim.batch_size, desc=out_dir.name,
+                         metrics_path=out_dir / METRICS_NAME)
+        self.vae.train()
+
+    def train_step(self) -> torch.Tensor:
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
+        idx = torch.randint(0, len(self.train_set), (cfg.optim.batch_size,), generator=gen).numpy()
+        x = torch.from_numpy(self.train_set.voxels[idx] * 2 - 1)
+        for group in self.optimizer.param_groups:
+            group["lr"] = _lr(cfg.optim, self.step)
+        losses = vae_losses(self.vae, x, cfg.loss, gen)
+        self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].mean().backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), cfg.optim.grad_clip)
-        optimizer.step()
-        step += 1
-        sums += torch.stack([losses[k].detach().mean() for k in keys]).double()
-        count += 1
-        bar.update(1)
-        if step % cfg.log_every == 0:
-            rate = cfg.optim.batch_size * (step - tick_step) / max(time.perf_counter() - tick, 1e-9)
-            record = {"step": step, **dict(zip(keys, (sums / count).tolist())), "samples_per_s": rate}
-            _append(metrics_path, record)
-            bar.set_postfix(loss=f"{record['loss']:.4f}", iou=f"{record['iou']:.3f}", **(
-                {"val_iou": f"{scores['heldout_iou']:.3f}"} if scores else {}))
-            sums.zero_()
-            count, tick, tick_step = 0, time.perf_counter(), step
-        if step % cfg.checkpoint_every == 0 and step < cfg.optim.steps:
-            scores = evaluate(vae, heldout)
-            _append(metrics_path, {"step": step, **scores})
-            save({})
-    bar.close()
-    scores = evaluate(vae, heldout)
-    _append(metrics_path, {"step": step, **scores})
-    shift, scale = latent_stats(encode_means(vae, train_set))
-    save({"latent_shift": shift, "latent_scale": scale})
-    print(json.dumps({"step": step, **scores, "latent_scale": [round(v, 4) for v in scale.tolist()]}))
-    return vae
+        torch.nn.utils.clip_grad_norm_(self.vae.parameters(), cfg.optim.grad_clip)
+        self.optimizer.step()
+        return torch.stack([losses[k].detach().mean() for k in self.metric_keys])
+
+    def postfix(self, record: dict[str, Any]) -> dict[str, str]:
+        val = {"val_iou": f"{self.scores['heldout_iou']:.3f}"} if self.scores else {}
+        return {"loss": f"{record['loss']:.4f}", "iou": f"{record['iou']:.3f}", **val}
+
+    def _score(self) -> None:
+        self.scores = evaluate(self.vae, self.heldout)
+        append_record(self.metrics_path, {"step": self.step, **self.scores})
+
+    def _save(self, extra: dict[str, Any]) -> None:
+        cfg = self.cfg
+        save_checkpoint(self.out_dir / CHECKPOINT_NAME, model_state=self.vae.state_dict(),
+                        optimizer_state=self.optimizer.state_dict(),
+                        config={"vae": asdict(cfg.model), "data": asdict(cfg.data), "train": cfg.to_dict()},
+                        class_names=self.train_set.class_names, step=self.step,
+                        extra={"model_name": self.out_dir.name, **self.scores, **extra})
+
+    def checkpoint(self) -> None:
+        self._score()
+        self._save({})
+
+    def finish(self) -> VoxelVAE:
+        """Score the held-out set and store the latent normalisation (shift, scale) with the final weights."""
+        self._score()
+        shift, scale = latent_stats(encode_means(self.vae, self.train_set))
+        self._save({"latent_shift": shift, "latent_scale": scale})
+        print(json.dumps({"step": self.step, **self.scores, "latent_scale": [round(v, 4) for v in scale.tolist()]}))
+        return self.vae
 
 
 def _lr(optim: VAEOptimConfig, step: int) -> float:
@@ -218,11 +216,6 @@ def _lr(optim: VAEOptimConfig, step: int) -> float:
     end = optim.schedule_steps or optim.steps
     return warmup_cosine_lr(step, optim.lr, optim.warmup_steps, optim.warmup_steps,
                             max(1, end - optim.warmup_steps), final_fraction=0.1)
-
-
-def _append(path: Path, record: dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -87,14 +87,14 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch
     logging = ["--log_every", str(log_every)]
     main(["--config", str(TINY), "--out", str(whole), *logging])
 
-    original_step = train_module._Trainer._train_step
+    original_step = train_module._Trainer.train_step
 
     def crash_at_step_5(self):
         if self.step == 4:
             raise KeyboardInterrupt
         return original_step(self)
 
-    monkeypatch.setattr(train_module._Trainer, "_train_step", crash_at_step_5)
+    monkeypatch.setattr(train_module._Trainer, "train_step", crash_at_step_5)
     with pytest.raises(KeyboardInterrupt):
         main(["--config", str(TINY), "--out", str(crashed), *logging])
     monkeypatch.undo()
