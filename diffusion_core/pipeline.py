@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from .checkpoint import load_checkpoint
 from .diffusion import DiffusionConfig, GaussianDiffusion
 from .latent import LATENT_CLIP_X0, LatentCodec
-from .samplers import SampleStep, SamplerName, sample_progressive
+from .samplers import SAMPLER_NAMES, SampleStep, SamplerName, sample_progressive
 from .unet import UNet3D, UNetConfig
 
 
@@ -132,8 +132,8 @@ class VoxelGenerator:
                 raise ValueError(f"seed {seed!r} must be an integer in 0..2**63-1")
         if not _is_int(steps) or not 1 <= steps <= max_steps:
             raise ValueError(f"steps must be an integer in 1..{max_steps}, got {steps!r}")
-        if sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+        if sampler not in SAMPLER_NAMES:
+            raise ValueError(f"sampler must be one of {SAMPLER_NAMES}, got {sampler!r}")
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta!r}")
         if not math.isfinite(guidance_scale):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from typing import get_args
 
 from blender_addon import protocol as p
-from blender_addon.generation import QUALITY_PRESETS, GenerationParams
+from blender_addon.generation import QUALITY_PRESETS, GenerationParams, Sampler
 from diffusion_core.evaluate import EvalSettings
 from diffusion_core.pipeline import VoxelGenerator
+from diffusion_core.samplers import SAMPLER_NAMES, SamplerName
 from server.sampling_args import add_sampling_arguments
 
 DEFAULTS = {"steps": p.DEFAULT_STEPS, "sampler": p.DEFAULT_SAMPLER, "guidance": p.DEFAULT_GUIDANCE}
@@ -26,6 +28,11 @@ def test_panel_api_request_and_cli_defaults_agree():
     args = parser.parse_args([])
     assert {k: getattr(args, k) for k in DEFAULTS} == DEFAULTS
     assert (args.eta, args.alpha_threshold) == (0.0, p.DEFAULT_ALPHA_THRESHOLD)
+
+
+def test_the_core_library_and_the_wire_know_the_same_samplers():
+    assert SAMPLER_NAMES == p.SAMPLERS
+    assert set(get_args(Sampler)) == set(get_args(SamplerName)) == set(p.SAMPLERS)
 
 
 def test_core_library_defaults_are_the_panels():
