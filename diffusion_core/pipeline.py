@@ -8,6 +8,10 @@
 Latent models (a checkpoint with config["vae"], see latent.py) sample in latent space: the SampleStep
 tensors are latents [N, C_lat, r, r, r], and ``gen.to_voxels`` decodes them through the embedded VAE.
 ``resolution`` and ``channels`` always describe the voxel grids that ``generate``/``to_voxels`` return.
+
+Precision: on a CPU with native bf16 (AMX-BF16 or AVX512-BF16) the UNet and the VAE decoder run under bf16
+autocast; the sampler's arithmetic stays float32. ``precision="fp32"`` (or the environment variable
+``VOXD_PRECISION=fp32``) forces float32 everywhere; ``"bf16"`` forces autocast.
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numbers
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -25,7 +30,10 @@ from .checkpoint import load_checkpoint
 from .diffusion import DiffusionConfig, GaussianDiffusion
 from .latent import LATENT_CLIP_X0, LatentCodec
 from .samplers import SAMPLER_NAMES, SampleStep, SamplerName, sample_progressive
-from .unet import UNet3D, UNetConfig
+from .unet import UNet3D, UNetConfig, run_cpu_batch_of_one_as_two
+
+Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "bf16", "fp32")
 
 
 def to_voxels(x: Tensor) -> np.ndarray:
@@ -33,15 +41,47 @@ def to_voxels(x: Tensor) -> np.ndarray:
     return ((x.detach().float().cpu() + 1.0) / 2.0).clamp_(0.0, 1.0).numpy()
 
 
-class _ChannelsLast3d(nn.Module):
-    """Feeds the wrapped model channels_last_3d inputs (oneDNN's fast path for Conv3d on CPU)."""
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has AMX-BF16 or AVX512-BF16 (cpuinfo via torch.cpu.get_capabilities), where oneDNN runs
+    bf16 convolutions and matmuls natively; elsewhere bf16 would be emulated and slower than float32."""
+    caps = torch.cpu.get_capabilities()
+    return bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
 
-    def __init__(self, model: nn.Module) -> None:
+
+def resolve_precision(precision: Precision | None, device: torch.device) -> bool:
+    """Whether to run the networks under bf16 autocast. None reads VOXD_PRECISION (default "auto": bf16 on a CPU
+    with native bf16, float32 on other CPUs and on other devices)."""
+    precision = precision or os.environ.get("VOXD_PRECISION", "auto")  # type: ignore[assignment]
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return device.type == "cpu" and cpu_has_native_bf16()
+    return precision == "bf16"
+
+
+class _FastInference(nn.Module):
+    """Runs the wrapped network the fast way: channels_last_3d input and weights (oneDNN's Conv3d path on CPU),
+    under bf16 autocast when `bf16`. The caller casts the output back to its own dtype."""
+
+    def __init__(self, model: nn.Module, bf16: bool) -> None:
         super().__init__()
         self.model = model.to(memory_format=torch.channels_last_3d)
+        self.bf16 = bf16
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.model(x.contiguous(memory_format=torch.channels_last_3d), t, y=y)
+    def forward(self, x: Tensor, *args: Tensor | None, **kwargs: Tensor | None) -> Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.model(x.contiguous(memory_format=torch.channels_last_3d), *args, **kwargs)
+
+
+class _Decoder(nn.Module):
+    """A LatentCodec's decode as a module (what _FastInference wraps): latents [B, C_lat, r, r, r] -> model space."""
+
+    def __init__(self, codec: LatentCodec) -> None:
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, z: Tensor) -> Tensor:
+        return run_cpu_batch_of_one_as_two(self.codec.decode, z)
 
 
 class VoxelGenerator:
@@ -50,8 +90,9 @@ class VoxelGenerator:
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, class_names: Sequence[str],
                  unet_config: UNetConfig, model_name: str, device: torch.device,
-                 codec: LatentCodec | None = None) -> None:
-        self.model = model.eval().requires_grad_(False)
+                 codec: LatentCodec | None = None, precision: Precision | None = None) -> None:
+        self.bf16 = resolve_precision(precision, device)
+        self.model = _FastInference(model.eval().requires_grad_(False), self.bf16)
         self.diffusion = diffusion
         self.class_names = list(class_names)
         self.sample_shape = (unet_config.in_channels,) + (unet_config.resolution,) * 3
@@ -61,24 +102,25 @@ class VoxelGenerator:
         self.model_name = model_name
         self.device = device
         self.codec = codec
+        self._decoder = None if codec is None else _FastInference(_Decoder(codec.eval()), self.bf16)
         if unet_config.num_classes != len(self.class_names):
             raise ValueError(f"model has {unet_config.num_classes} classes but {len(self.class_names)} class names")
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> VoxelGenerator:
-        """Load a training or exported checkpoint (EMA weights preferred), cast to float32."""
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
+                        precision: Precision | None = None) -> VoxelGenerator:
+        """Load a training or exported checkpoint (EMA weights preferred), cast to float32; `precision`: see the
+        module docstring (None: VOXD_PRECISION, default "auto")."""
         ckpt = load_checkpoint(path)
         unet_config = UNetConfig(**ckpt.config["unet"])
         device = torch.device(device)
         model = UNet3D(unet_config)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt.inference_state().items()})
         model = model.to(device)
-        if device.type == "cpu":
-            model = _ChannelsLast3d(model)
         diffusion = GaussianDiffusion.from_config(DiffusionConfig(**ckpt.config["diffusion"]))
         name = ckpt.extra.get("model_name") or Path(path).stem
         codec = LatentCodec.from_checkpoint(ckpt).to(device) if "vae" in ckpt.config else None
-        return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec)
+        return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec, precision)
 
     def generate_progressive(self, labels: Sequence[int], seeds: Sequence[int], steps: int = 25,
                              sampler: SamplerName = "ddpm", eta: float = 0.0,
@@ -110,11 +152,12 @@ class VoxelGenerator:
     def to_voxels(self, x: Tensor) -> np.ndarray:
         """Samples [N, *sample_shape] in model space -> float32 voxels [N, channels, R, R, R] in [0, 1].
 
-        Latent models decode through the VAE one sample at a time (so a sample's voxels do not depend
-        on its batch); their alpha is the decoder's occupancy probability."""
-        if self.codec is not None:
+        Latent models decode the whole batch through the VAE in one call (samples never interact: its GroupNorms
+        are per sample, so a sample's voxels depend on its batch only through float rounding); their alpha is
+        the decoder's occupancy probability."""
+        if self._decoder is not None:
             with torch.inference_mode():
-                x = torch.cat([self.codec.decode(z[None].to(self.device)) for z in x])
+                x = self._decoder(x.to(self.device))
         return to_voxels(x)
 
     def _validate(self, labels: Sequence[int], seeds: Sequence[int], steps: int, sampler: str, eta: float,
