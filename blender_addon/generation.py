@@ -11,7 +11,7 @@ from typing import Literal
 from .protocol import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
 
 MeshStyle = Literal["smooth", "cubes"]
-Sampler = Literal["ddim", "ddpm", "dpmpp_2m"]
+Sampler = Literal["ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde"]
 
 QUALITY_PRESETS: dict[str, tuple[int, Sampler]] = {
     "DRAFT": (10, DEFAULT_SAMPLER),

@@ -1,4 +1,5 @@
-"""Samplers: DDPM ancestral, DDIM and DPM-Solver++(2M), as generators that yield every step (x_t and the predicted x_0).
+"""Samplers: DDPM ancestral, DDIM and DPM-Solver++(2M) (ODE and SDE), as generators that yield every step (x_t
+and the predicted x_0).
 
 Every sample owns a CPU torch.Generator seeded from its own seed; noise is drawn on the CPU and then
 moved to the device, so a seeded sample is the same on any device and whether generated alone or in a
@@ -17,8 +18,8 @@ from torch import Tensor
 
 from .diffusion import GaussianDiffusion, extract
 
-SamplerName = Literal["ddpm", "ddim", "dpmpp_2m"]
-SAMPLER_NAMES: tuple[SamplerName, ...] = ("ddpm", "ddim", "dpmpp_2m")
+SamplerName = Literal["ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde"]
+SAMPLER_NAMES: tuple[SamplerName, ...] = ("ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde")
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ def sample_progressive(
     [B, C or 2C, R, R, R]. With labels and guidance_scale != 1, classifier-free guidance runs the
     conditional and unconditional (y = null_label) passes in one doubled batch. One seed per sample.
     Callers may stop iterating at any step (cancel). `clip_x0` clips each x_0 prediction: True to [-1, 1]
-    (voxels in model space), a float b to [-b, b] (latent models), False not at all. "dpmpp_2m" is
-    deterministic and ignores `eta`; like DDIM it uses only the eps half of a learned-variance output.
+    (voxels in model space), a float b to [-b, b] (latent models), False not at all. "dpmpp_2m" (deterministic)
+    and "dpmpp_2m_sde" (fresh noise every step, as DDPM) ignore `eta`; like DDIM they use only the eps half of
+    a learned-variance output.
     """
     if len(seeds) != shape[0]:
         raise ValueError(f"need one seed per sample: {shape[0]} samples, {len(seeds)} seeds")
@@ -84,7 +86,7 @@ def sample_progressive(
     labels = None if labels is None else labels.to(device)
     spaced = diffusion.respace(spaced_timesteps(diffusion.num_timesteps, steps))
     generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
-    stochastic = sampler == "ddpm" or (sampler == "ddim" and eta > 0.0)
+    stochastic = sampler in ("ddpm", "dpmpp_2m_sde") or (sampler == "ddim" and eta > 0.0)
 
     # inference_mode is entered per step, never held across a yield: the caller's code runs between steps.
     with torch.inference_mode():
@@ -102,7 +104,8 @@ def sample_progressive(
             elif sampler == "ddim":
                 x, pred_x0 = _ddim_step(spaced, out, x, t, eta, noise, clip_x0)
             else:
-                x, pred_x0 = _dpmpp_2m_step(spaced, out, x, t, pred_x0, clip_x0)
+                x, pred_x0 = _dpmpp_2m_step(spaced, out, x, t, pred_x0, noise if sampler == "dpmpp_2m_sde" else None,
+                                            clip_x0)
         yield SampleStep(index=index, total=spaced.num_timesteps, t=int(spaced.timestep_map[i]), x_t=x, pred_x0=pred_x0)
 
 
@@ -175,28 +178,33 @@ def _ddim_step(
 
 
 def _dpmpp_2m_step(
-    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, last_x0: Tensor | None, clip_x0: bool | float
+    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, last_x0: Tensor | None, noise: Tensor | None,
+    clip_x0: bool | float,
 ) -> tuple[Tensor, Tensor]:
-    """DPM-Solver++(2M) step x_s -> x_t from timeline index i = t[0] to i - 1 (DPM++ Algorithm 2, "midpoint" form;
-    t [B] holds one index, as every sampler step here).
+    """DPM-Solver++(2M) step x_s -> x_t from timeline index i = t[0] to i - 1 ("midpoint" form; t [B] holds one
+    index, as every sampler step here): the ODE solver (DPM++ Algorithm 2) or, given noise, its SDE variant
+    (DPM++ section 5, diffusers' "sde-dpmsolver++"). x, last_x0, noise: [B, C, R, R, R].
 
     x_0 is predicted from the guided eps and clipped as in DDIM; last_x0 is the previous step's (at index
     i + 1), None at the first step. With lambda = log(alpha / sigma), alpha^2 = abar, sigma^2 = 1 - abar and
-    h = lambda_t - lambda_s:  x_t = (sigma_t / sigma_s) x_s - alpha_t (e^-h - 1) D, where D = x_0 at the
-    first step and at the last (sigma_t = 0, so x_t = x_0: first order, as diffusers' lower_order_final), and
-    D = x_0 + (x_0 - last_x0) / (2 r) with r = h_last / h otherwise (DPM++ eq. 8 with its 2M correction).
-    x, last_x0: [B, C, R, R, R].
+    e = exp(-h), h = lambda_t - lambda_s:
+        ODE: x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e) D
+        SDE: x_t = (sigma_t / sigma_s) e x_s + alpha_t (1 - e^2) D + sigma_t sqrt(1 - e^2) z
+    where D = x_0 at the first step and at the last (sigma_t = 0, e = 0, so x_t = x_0: first order, as diffusers'
+    lower_order_final), and D = x_0 + (x_0 - last_x0) / (2 r) with r = h_last / h otherwise (the 2M correction).
     """
     pred_x0 = diffusion.p_mean_variance(out, x, t, clip_x0=clip_x0)["pred_x0"]
     i = int(t[0])
     abar, abar_prev = diffusion.alphas_cumprod, diffusion.alphas_cumprod_prev  # float64: abar_s = abar[i]
     alpha_s, sigma_s = np.sqrt(abar[i]), np.sqrt(1.0 - abar[i])
     alpha_t, sigma_t = np.sqrt(abar_prev[i]), np.sqrt(1.0 - abar_prev[i])
-    # alpha_t (e^-h - 1) = alpha_s sigma_t / sigma_s - alpha_t: finite at sigma_t = 0 (lambda_t = inf).
-    data_coef = alpha_s * sigma_t / sigma_s - alpha_t
+    e = alpha_s * sigma_t / (sigma_s * alpha_t)  # exp(-h) = exp(lambda_s - lambda_t): 0 at sigma_t = 0
     d = pred_x0
     if last_x0 is not None and sigma_t > 0.0:
         lam = 0.5 * (np.log(abar) - np.log1p(-abar))  # lambda over the timeline [N]; lambda_t = lam[i - 1] here
         r = (lam[i] - lam[i + 1]) / (lam[i - 1] - lam[i])
         d = pred_x0 + (pred_x0 - last_x0) * float(0.5 / r)
-    return float(sigma_t / sigma_s) * x - float(data_coef) * d, pred_x0
+    if noise is None:
+        return float(sigma_t / sigma_s) * x + float(alpha_t * (1.0 - e)) * d, pred_x0
+    x_t = float(sigma_t / sigma_s * e) * x + float(alpha_t * (1.0 - e * e)) * d
+    return x_t + float(sigma_t * np.sqrt(1.0 - e * e)) * noise, pred_x0

@@ -33,7 +33,7 @@ def test_hello_reports_model_and_limits(server):
     try:
         assert c.info.class_names == ("chair", "table", "lamp")
         assert (c.info.resolution, c.info.channels, c.info.protocol_version) == (8, 4, p.PROTOCOL_VERSION)
-        assert c.info.limits.max_count == 8 and set(c.info.samplers) == {"ddpm", "ddim", "dpmpp_2m"}
+        assert c.info.limits.max_count == 8 and set(c.info.samplers) == {"ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde"}
     finally:
         c.close()
 
