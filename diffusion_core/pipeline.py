@@ -8,6 +8,10 @@
 Latent models (a checkpoint with config["vae"], see latent.py) sample in latent space: the SampleStep
 tensors are latents [N, C_lat, r, r, r], and ``gen.to_voxels`` decodes them through the embedded VAE.
 ``resolution`` and ``channels`` always describe the voxel grids that ``generate``/``to_voxels`` return.
+
+Precision: on a CPU with native bf16 (AMX-BF16 or AVX512-BF16) the UNet and the VAE decoder run under bf16
+autocast; the sampler's arithmetic stays float32. ``precision="fp32"`` (or the environment variable
+``VOXD_PRECISION=fp32``) forces float32 everywhere; ``"bf16"`` forces autocast.
 """
 from __future__ import annotations
 
@@ -16,16 +20,22 @@ import numbers
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .models.checkpoint import load_checkpoint
+from blender_addon.shared.settings import DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, Sampler
+
 from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
+from .diffusion.samplers import SampleStep, sample_progressive
+from .models.checkpoint import load_checkpoint
 from .models.latent import LATENT_CLIP_X0, LatentCodec
-from .diffusion.samplers import SampleStep, SamplerName, sample_progressive
-from .models.unet import UNet3D, UNetConfig
+from .models.unet import UNet3D, UNetConfig, run_cpu_batch_of_one_as_two
+
+Precision = Literal["auto", "bf16", "fp32"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "bf16", "fp32")
 
 
 def to_voxels(x: Tensor) -> np.ndarray:
@@ -33,15 +43,47 @@ def to_voxels(x: Tensor) -> np.ndarray:
     return ((x.detach().float().cpu() + 1.0) / 2.0).clamp_(0.0, 1.0).numpy()
 
 
-class _ChannelsLast3d(nn.Module):
-    """Feeds the wrapped model channels_last_3d inputs (oneDNN's fast path for Conv3d on CPU)."""
+def cpu_has_native_bf16() -> bool:
+    """True when the CPU has AMX-BF16 or AVX512-BF16 (cpuinfo via torch.cpu.get_capabilities), where oneDNN runs
+    bf16 convolutions and matmuls natively; elsewhere bf16 would be emulated and slower than float32."""
+    caps = torch.cpu.get_capabilities()
+    return bool(caps.get("amx_bf16") or caps.get("avx512_bf16"))
 
-    def __init__(self, model: nn.Module) -> None:
+
+def resolve_precision(precision: Precision | None, device: torch.device) -> bool:
+    """Whether to run the networks under bf16 autocast. None reads VOXD_PRECISION (default "auto": bf16 on a CPU
+    with native bf16, float32 on other CPUs and on other devices)."""
+    precision = precision or os.environ.get("VOXD_PRECISION", "auto")  # type: ignore[assignment]
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision == "auto":
+        return device.type == "cpu" and cpu_has_native_bf16()
+    return precision == "bf16"
+
+
+class _FastInference(nn.Module):
+    """Runs the wrapped network the fast way: channels_last_3d input and weights (oneDNN's Conv3d path on CPU),
+    under bf16 autocast when `bf16`. The caller casts the output back to its own dtype."""
+
+    def __init__(self, model: nn.Module, bf16: bool) -> None:
         super().__init__()
         self.model = model.to(memory_format=torch.channels_last_3d)
+        self.bf16 = bf16
 
-    def forward(self, x: Tensor, t: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.model(x.contiguous(memory_format=torch.channels_last_3d), t, y=y)
+    def forward(self, x: Tensor, *args: Tensor | None, **kwargs: Tensor | None) -> Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self.model(x.contiguous(memory_format=torch.channels_last_3d), *args, **kwargs)
+
+
+class _Decoder(nn.Module):
+    """A LatentCodec's decode as a module (what _FastInference wraps): latents [B, C_lat, r, r, r] -> model space."""
+
+    def __init__(self, codec: LatentCodec) -> None:
+        super().__init__()
+        self.codec = codec
+
+    def forward(self, z: Tensor) -> Tensor:
+        return run_cpu_batch_of_one_as_two(self.codec.decode, z)
 
 
 class VoxelGenerator:
@@ -50,8 +92,9 @@ class VoxelGenerator:
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, class_names: Sequence[str],
                  unet_config: UNetConfig, model_name: str, device: torch.device,
-                 codec: LatentCodec | None = None) -> None:
-        self.model = model.eval().requires_grad_(False)
+                 codec: LatentCodec | None = None, precision: Precision | None = None) -> None:
+        self.bf16 = resolve_precision(precision, device)
+        self.model = _FastInference(model.eval().requires_grad_(False), self.bf16)
         self.diffusion = diffusion
         self.class_names = list(class_names)
         self.sample_shape = (unet_config.in_channels,) + (unet_config.resolution,) * 3
@@ -61,65 +104,73 @@ class VoxelGenerator:
         self.model_name = model_name
         self.device = device
         self.codec = codec
+        self._decoder = None if codec is None else _FastInference(_Decoder(codec.eval()), self.bf16)
         if unet_config.num_classes != len(self.class_names):
             raise ValueError(f"model has {unet_config.num_classes} classes but {len(self.class_names)} class names")
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> VoxelGenerator:
-        """Load a training or exported checkpoint (EMA weights preferred), cast to float32."""
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
+                        precision: Precision | None = None) -> VoxelGenerator:
+        """Load a training or exported checkpoint (EMA weights preferred), cast to float32; `precision`: see the
+        module docstring (None: VOXD_PRECISION, default "auto")."""
         ckpt = load_checkpoint(path)
         unet_config = UNetConfig(**ckpt.config["unet"])
         device = torch.device(device)
         model = UNet3D(unet_config)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt.inference_state().items()})
         model = model.to(device)
-        if device.type == "cpu":
-            model = _ChannelsLast3d(model)
         diffusion = GaussianDiffusion.from_config(DiffusionConfig(**ckpt.config["diffusion"]))
         name = ckpt.extra.get("model_name") or Path(path).stem
         codec = LatentCodec.from_checkpoint(ckpt).to(device) if "vae" in ckpt.config else None
-        return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec)
+        return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec, precision)
 
-    def generate_progressive(self, labels: Sequence[int], seeds: Sequence[int], steps: int = 25,
-                             sampler: SamplerName = "ddpm", eta: float = 0.0,
-                             guidance_scale: float = 1.5) -> Iterator[SampleStep]:
+    @property
+    def max_steps(self) -> int:
+        """The most denoising steps a sample may take: the model's number of timesteps."""
+        return self.diffusion.num_timesteps
+
+    def generate_progressive(self, labels: Sequence[int], seeds: Sequence[int], steps: int = DEFAULT_STEPS,
+                             sampler: Sampler = DEFAULT_SAMPLER, eta: float = DEFAULT_ETA,
+                             guidance: float = DEFAULT_GUIDANCE) -> Iterator[SampleStep]:
         """Yield a SampleStep (x_t, pred_x0: [N, *sample_shape] in model space, latents for a latent
         model; ``to_voxels`` turns either into voxels) after each of `steps` steps. The default settings are
-        the panel's (blender_addon.shared.protocol DEFAULT_*; a test keeps them equal).
+        the panel's (blender_addon.shared.settings).
 
         One label (index into class_names) and one seed per sample; a seed gives the same sample
         whether generated alone or in a batch. Stop iterating to cancel. Invalid arguments raise
         ValueError here, before the first step runs.
         """
-        self._validate(labels, seeds, steps, sampler, eta, guidance_scale)
+        self._validate(labels, seeds, steps, sampler, eta, guidance)
         return sample_progressive(
             self.model, self.diffusion, (len(labels), *self.sample_shape), steps=steps, sampler=sampler, eta=eta,
-            labels=torch.tensor([int(v) for v in labels], dtype=torch.long), guidance_scale=guidance_scale,
+            labels=torch.tensor([int(v) for v in labels], dtype=torch.long), guidance=guidance,
             seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
             clip_x0=True if self.codec is None else LATENT_CLIP_X0)
 
-    def generate(self, labels: Sequence[int], seeds: Sequence[int], steps: int = 25, sampler: SamplerName = "ddpm",
-                 eta: float = 0.0, guidance_scale: float = 1.5) -> np.ndarray:
+    def generate(self, labels: Sequence[int], seeds: Sequence[int], steps: int = DEFAULT_STEPS,
+                 sampler: Sampler = DEFAULT_SAMPLER, eta: float = DEFAULT_ETA,
+                 guidance: float = DEFAULT_GUIDANCE) -> np.ndarray:
         """Sample to the end: float32 voxels [N, C, R, R, R] in [0, 1] (defaults: the panel's, as
         generate_progressive)."""
         last = None
-        for last in self.generate_progressive(labels, seeds, steps, sampler, eta, guidance_scale):
+        for last in self.generate_progressive(labels, seeds, steps, sampler, eta, guidance):
             pass
         return self.to_voxels(last.x_t)
 
     def to_voxels(self, x: Tensor) -> np.ndarray:
         """Samples [N, *sample_shape] in model space -> float32 voxels [N, channels, R, R, R] in [0, 1].
 
-        Latent models decode through the VAE one sample at a time (so a sample's voxels do not depend
-        on its batch); their alpha is the decoder's occupancy probability."""
-        if self.codec is not None:
+        Latent models decode the whole batch through the VAE in one call (samples never interact: its GroupNorms
+        are per sample, so a sample's voxels depend on its batch only through float rounding); their alpha is
+        the decoder's occupancy probability."""
+        if self._decoder is not None:
             with torch.inference_mode():
-                x = torch.cat([self.codec.decode(z[None].to(self.device)) for z in x])
+                x = self._decoder(x.to(self.device))
         return to_voxels(x)
 
     def _validate(self, labels: Sequence[int], seeds: Sequence[int], steps: int, sampler: str, eta: float,
-                  guidance_scale: float) -> None:
-        num_classes, max_steps = len(self.class_names), self.diffusion.num_timesteps
+                  guidance: float) -> None:
+        num_classes, max_steps = len(self.class_names), self.max_steps
         if len(labels) == 0:
             raise ValueError("need at least one label")
         if len(seeds) != len(labels):
@@ -132,12 +183,12 @@ class VoxelGenerator:
                 raise ValueError(f"seed {seed!r} must be an integer in 0..2**63-1")
         if not _is_int(steps) or not 1 <= steps <= max_steps:
             raise ValueError(f"steps must be an integer in 1..{max_steps}, got {steps!r}")
-        if sampler not in ("ddpm", "ddim"):
-            raise ValueError(f"sampler must be 'ddpm' or 'ddim', got {sampler!r}")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
         if not 0.0 <= eta <= 1.0:
             raise ValueError(f"eta must be in [0, 1], got {eta!r}")
-        if not math.isfinite(guidance_scale):
-            raise ValueError(f"guidance_scale must be finite, got {guidance_scale!r}")
+        if not math.isfinite(guidance):
+            raise ValueError(f"guidance must be finite, got {guidance!r}")
 
 
 def _is_int(value: object) -> bool:

@@ -67,7 +67,7 @@ def main() -> None:
     latent_ch, latent_res = gen.sample_shape[0], gen.sample_shape[1]
     t0 = time.perf_counter()
     voxels = gen.generate(list(range(n)), list(range(n)), steps=DEFAULT_STEPS, sampler=DEFAULT_SAMPLER,
-                          guidance_scale=DEFAULT_GUIDANCE)
+                          guidance=DEFAULT_GUIDANCE)
     sample_s = time.perf_counter() - t0
     render_voxel_grid_png(voxels, args.png, titles=gen.class_names, threshold=DEFAULT_ALPHA_THRESHOLD)
     plot_loss_curve([m["step"] for m in latent_metrics], [m["loss"] for m in latent_metrics], args.loss_png)
@@ -88,7 +88,7 @@ def main() -> None:
                       "final_loss": round(latent_metrics[-1]["loss"], 5) if latent_metrics else None,
                       "samples_per_s": round(latent_metrics[-1]["samples_per_s"], 1) if latent_metrics else None},
         "check_samples": {"png": args.png.name, "steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER,
-                          "guidance_scale": DEFAULT_GUIDANCE, "seeds": list(range(n)), "wall_s": round(sample_s, 2),
+                          "guidance": DEFAULT_GUIDANCE, "seeds": list(range(n)), "wall_s": round(sample_s, 2),
                           f"occupied_voxels_at_{DEFAULT_ALPHA_THRESHOLD}":
                               [int(v) for v in (voxels[:, 3] >= DEFAULT_ALPHA_THRESHOLD).sum((1, 2, 3))]},
     }

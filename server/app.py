@@ -35,7 +35,6 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import zmq
 
@@ -44,6 +43,7 @@ from blender_addon.shared.protocol import (INTERNAL, INVALID_REQUEST, LIMIT_EXCE
                                     GenerateRequest, Hello, Limits, Message, Ping, Pong, ProtocolError, ServerInfo,
                                     DEFAULT_PORT, decode, encode, is_ipv6_literal, reply, show, tcp_address)
 from server import __version__
+from server.contract import Generator
 from server.job_queue import QueuedJob, JobQueue, QueueClosed, QueueFull
 from server.log_limit import RateLimitedLog
 from server.worker import CLIENT_GONE_MESSAGE, OUTBOX, OUTBOX_HWM, Worker
@@ -119,10 +119,10 @@ class VoxelServer:
     every pending job (error `shutting_down`), joins the threads and closes the sockets.
     """
 
-    def __init__(self, generator: Any, config: ServerConfig):
+    def __init__(self, generator: Generator, config: ServerConfig):
         self.generator = generator
         self.config = config
-        limits = replace(config.limits, max_steps=min(config.limits.max_steps, generator.diffusion.num_timesteps))
+        limits = replace(config.limits, max_steps=min(config.limits.max_steps, generator.max_steps))
         if generator.resolution > limits.max_resolution:
             raise ServerError(f"the model's {generator.resolution}^3 grid exceeds max resolution "
                               f"{limits.max_resolution}; raise --max-resolution if the machine can take it")
@@ -160,7 +160,7 @@ class VoxelServer:
         self._outbox = self.context.socket(zmq.PULL)
         self._outbox.rcvhwm = OUTBOX_HWM
         self._outbox.bind(OUTBOX)
-        self.generator.generate([0], [0], steps=self.config.warmup_steps, sampler="ddim", guidance_scale=1.0)
+        self.generator.generate([0], [0], steps=self.config.warmup_steps, sampler="ddim", eta=0.0, guidance=1.0)
         self.worker.start()
         self._io = threading.Thread(target=self._serve, name="voxd-io", daemon=True)
         self._io.start()

@@ -61,7 +61,7 @@ def generate_in_process(checkpoint: Path, device: str, request: GenerateRequest)
             raise ValueError(f"unknown class {label!r}; this model knows: {', '.join(gen.class_names)}")
         label = gen.class_names.index(label)
     voxels = gen.generate([label] * request.count, request.seeds, steps=request.steps, sampler=request.sampler,
-                          eta=request.eta, guidance_scale=request.guidance)
+                          eta=request.eta, guidance=request.guidance)
     return build_result(voxels, request, gen.class_names[label])
 
 

@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+from server.contract import Generator
 
 
 class CheckpointError(Exception):
     """The file is missing, not a Voxel Diffusion checkpoint, or corrupt (message: one line)."""
 
 
-def load_generator(path: Path, device: str) -> Any:
+def load_generator(path: Path, device: str) -> Generator:
     """VoxelGenerator.from_checkpoint(path, device), its errors turned into CheckpointError."""
     from safetensors import SafetensorError
 

@@ -18,13 +18,13 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Any
 
 import numpy as np
 import zmq
 
 from blender_addon.shared.protocol import (INTERNAL, LOST, SHUTTING_DOWN, TOO_LARGE, Body, Cancelled, ErrorReply,
                                     Progress, TERMINAL_TYPES, encode, reply)
+from server.contract import Generator, Step
 from server.job_queue import STOP_CANCEL, STOP_CLIENT_GONE, STOP_SHUTDOWN, QueuedJob, JobQueue, QueueClosed
 from server.results import build_result, preview, result_nbytes
 
@@ -52,7 +52,7 @@ class Worker(threading.Thread):
     `largest_batch` most samples in one of them, `steps_run` denoising steps completed in total.
     """
 
-    def __init__(self, context: zmq.Context, generator: Any, queue: JobQueue, *, max_message_bytes: int,
+    def __init__(self, context: zmq.Context, generator: Generator, queue: JobQueue, *, max_message_bytes: int,
                  progress_interval_s: float, fault: str | None = None):
         super().__init__(name="voxd-compute", daemon=True)
         if fault is not None and fault not in FAULTS:
@@ -143,7 +143,7 @@ class Worker(threading.Thread):
         self.largest_batch = max(self.largest_batch, len(seeds))
         try:
             steps = self.generator.generate_progressive(labels, seeds, steps=req.steps, sampler=req.sampler,
-                                                        eta=req.eta, guidance_scale=req.guidance)
+                                                        eta=req.eta, guidance=req.guidance)
             with contextlib.closing(steps):
                 for step in steps:
                     if self.fault == FAULT_COMPUTE_THREAD:
@@ -166,7 +166,7 @@ class Worker(threading.Thread):
                     self._send(j, ErrorReply(INTERNAL, f"generation failed on the server: {e!r}; see its log"))
             return [], None
 
-    def _progress(self, batch: list[QueuedJob], live: list[QueuedJob], starts: np.ndarray, step: Any) -> None:
+    def _progress(self, batch: list[QueuedJob], live: list[QueuedJob], starts: np.ndarray, step: Step) -> None:
         wants = [j for j in live if j.request.preview]
         pred = self.generator.to_voxels(step.pred_x0) if wants else None
         for j in live:

@@ -39,7 +39,10 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
     )
     steps: IntProperty(name="Steps", default=DEFAULT_STEPS, min=1, max=DEFAULT_MAX_STEPS)
     sampler: EnumProperty(name="Sampler", items=[("ddim", "DDIM", "Deterministic, few steps"),
-                                                 ("ddpm", "DDPM", "Stochastic ancestral sampling")],
+                                                 ("ddpm", "DDPM", "Stochastic ancestral sampling"),
+                                                 ("dpmpp_2m", "DPM++ 2M", "Deterministic second-order solver"),
+                                                 ("dpmpp_2m_sde", "DPM++ 2M SDE",
+                                                  "Stochastic second-order solver, fewest steps")],
                           default=DEFAULT_SAMPLER)
     guidance: FloatProperty(name="Guidance", description="Classifier-free guidance scale (1 = off)",
                             default=DEFAULT_GUIDANCE, min=0.0, max=MAX_GUIDANCE)

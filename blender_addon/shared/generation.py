@@ -6,12 +6,10 @@ custom-property-friendly values) and read back by Regenerate / Variation.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Literal
 
-from .settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from .settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE, DEFAULT_SAMPLER,
+                       DEFAULT_STEPS, MeshStyle, Sampler)
 
-MeshStyle = Literal["smooth", "cubes"]
-Sampler = Literal["ddim", "ddpm"]
 
 QUALITY_PRESETS: dict[str, tuple[int, Sampler]] = {
     "DRAFT": (10, DEFAULT_SAMPLER),

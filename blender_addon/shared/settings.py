@@ -7,13 +7,18 @@ poles connected far more often than deterministic DDIM at guidance 3, at the sam
 """
 from __future__ import annotations
 
-SAMPLERS = ("ddpm", "ddim")
+from typing import Literal, get_args
+
+Sampler = Literal["ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde"]
+"""ddpm: ancestral; ddim: deterministic (eta adds noise); dpmpp_2m: DPM-Solver++(2M); dpmpp_2m_sde: its stochastic form."""
+SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
 DEFAULT_SAMPLER = "ddpm"
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 1.5
 DEFAULT_ETA = 0.0
 DEFAULT_ALPHA_THRESHOLD = 0.9
-MESH_STYLES = ("smooth", "cubes")
+MeshStyle = Literal["smooth", "cubes"]
+MESH_STYLES: tuple[MeshStyle, ...] = get_args(MeshStyle)
 DEFAULT_MESH_STYLE = "smooth"
 DEFAULT_MESH_SIZE = 1.0
 

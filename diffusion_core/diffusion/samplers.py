@@ -1,22 +1,25 @@
-"""Samplers: DDPM ancestral and DDIM, as generators that yield every step (x_t and the predicted x_0).
+"""Samplers: DDPM ancestral, DDIM and DPM-Solver++(2M) (ODE and SDE), as generators that yield every step (x_t
+and the predicted x_0).
 
 Every sample owns a CPU torch.Generator seeded from its own seed; noise is drawn on the CPU and then
 moved to the device, so a seeded sample is the same on any device and whether generated alone or in a
-batch. Equation numbers refer to Ho et al. 2020 ("DDPM"), Song et al. 2021 ("DDIM") and Ho & Salimans
-2022 ("CFG").
+batch. Equation numbers refer to Ho et al. 2020 ("DDPM"), Song et al. 2021 ("DDIM"), Ho & Salimans
+2022 ("CFG") and Lu et al. 2022, "DPM-Solver++: Fast Solver for Guided Sampling of Diffusion Probabilistic
+Models" ("DPM++").
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Literal, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from blender_addon.shared.settings import SAMPLERS, Sampler
+
 from .gaussian import GaussianDiffusion, extract
 
-SamplerName = Literal["ddpm", "ddim"]
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,10 @@ def sample_progressive(
     shape: tuple[int, ...],
     *,
     steps: int,
-    sampler: SamplerName = "ddim",
-    eta: float = 0.0,
+    sampler: Sampler,
+    eta: float,
     labels: Tensor | None = None,
-    guidance_scale: float = 1.0,
+    guidance: float,
     seeds: Sequence[int],
     device: str | torch.device = "cpu",
     null_label: int | None = None,
@@ -64,39 +67,45 @@ def sample_progressive(
     """Denoise pure noise of `shape` [B, C, R, R, R] in `steps` steps, yielding a SampleStep after each.
 
     The model is called as model(x_t, t_train[B]) or model(x_t, t_train, y=labels[B]) and returns
-    [B, C or 2C, R, R, R]. With labels and guidance_scale != 1, classifier-free guidance runs the
+    [B, C or 2C, R, R, R]. With labels and guidance != 1, classifier-free guidance runs the
     conditional and unconditional (y = null_label) passes in one doubled batch. One seed per sample.
     Callers may stop iterating at any step (cancel). `clip_x0` clips each x_0 prediction: True to [-1, 1]
-    (voxels in model space), a float b to [-b, b] (latent models), False not at all.
+    (voxels in model space), a float b to [-b, b] (latent models), False not at all. "dpmpp_2m" (deterministic)
+    and "dpmpp_2m_sde" (fresh noise every step, as DDPM) ignore `eta`; like DDIM they use only the eps half of
+    a learned-variance output.
     """
     if len(seeds) != shape[0]:
         raise ValueError(f"need one seed per sample: {shape[0]} samples, {len(seeds)} seeds")
-    if sampler not in ("ddpm", "ddim"):
-        raise ValueError(f"unknown sampler {sampler!r}; expected 'ddpm' or 'ddim'")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; expected one of {SAMPLERS}")
     if not 0.0 <= eta <= 1.0:
         raise ValueError(f"eta must be in [0, 1], got {eta}")
-    if labels is not None and guidance_scale != 1.0 and null_label is None:
+    if labels is not None and guidance != 1.0 and null_label is None:
         raise ValueError("classifier-free guidance needs null_label")
     device = torch.device(device)
     labels = None if labels is None else labels.to(device)
     spaced = diffusion.respace(spaced_timesteps(diffusion.num_timesteps, steps))
     generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
-    stochastic = sampler == "ddpm" or eta > 0.0
+    stochastic = sampler in ("ddpm", "dpmpp_2m_sde") or (sampler == "ddim" and eta > 0.0)
 
     # inference_mode is entered per step, never held across a yield: the caller's code runs between steps.
     with torch.inference_mode():
         x = _per_sample_noise(generators, shape[1:], device)
     # The respaced timeline holds exactly the sampled timesteps, so each step goes from index i to i - 1:
     # the (t, t_prev) pairs are consecutive entries of ONE list, spaced.timestep_map (t_prev = none at i = 0).
+    pred_x0: Tensor | None = None  # the previous step's, for the multistep solver
     for index, i in enumerate(reversed(range(spaced.num_timesteps))):
         with torch.inference_mode():
             t = torch.full((shape[0],), i, dtype=torch.long, device=device)
-            out = _model_output(model, spaced, x, t, labels, guidance_scale, null_label)
+            out = _model_output(model, spaced, x, t, labels, guidance, null_label)
             noise = _per_sample_noise(generators, shape[1:], device) if stochastic and i > 0 else None
             if sampler == "ddpm":
                 x, pred_x0 = _ddpm_step(spaced, out, x, t, noise, clip_x0)
-            else:
+            elif sampler == "ddim":
                 x, pred_x0 = _ddim_step(spaced, out, x, t, eta, noise, clip_x0)
+            else:
+                x, pred_x0 = _dpmpp_2m_step(spaced, out, x, t, pred_x0, noise if sampler == "dpmpp_2m_sde" else None,
+                                            clip_x0)
         yield SampleStep(index=index, total=spaced.num_timesteps, t=int(spaced.timestep_map[i]), x_t=x, pred_x0=pred_x0)
 
 
@@ -120,14 +129,14 @@ def _model_output(
     x: Tensor,
     t: Tensor,
     labels: Tensor | None,
-    guidance_scale: float,
+    guidance: float,
     null_label: int | None,
 ) -> Tensor:
     """The single place the network is called: [B, C or 2C, R, R, R] in x's dtype, guidance applied."""
     timesteps = diffusion.map_timesteps(t)
     if labels is None:
         return model(x, timesteps).to(x.dtype)
-    if guidance_scale == 1.0:
+    if guidance == 1.0:
         return model(x, timesteps, y=labels).to(x.dtype)
     null = torch.full_like(labels, null_label)
     both = model(torch.cat([x, x]), torch.cat([timesteps, timesteps]), y=torch.cat([labels, null])).to(x.dtype)
@@ -135,7 +144,7 @@ def _model_output(
     channels = x.shape[1]
     # CFG eq. 6 with s = 1 + w: eps~ = eps(x, null) + s (eps(x, c) - eps(x, null)), on every eps channel;
     # the variance channels come from the conditional pass.
-    eps = uncond[:, :channels] + guidance_scale * (cond[:, :channels] - uncond[:, :channels])
+    eps = uncond[:, :channels] + guidance * (cond[:, :channels] - uncond[:, :channels])
     return torch.cat([eps, cond[:, channels:]], dim=1)
 
 
@@ -166,3 +175,36 @@ def _ddim_step(
     if noise is not None:
         x_prev = x_prev + extract(sigma, t, x) * noise
     return x_prev, p["pred_x0"]
+
+
+def _dpmpp_2m_step(
+    diffusion: GaussianDiffusion, out: Tensor, x: Tensor, t: Tensor, last_x0: Tensor | None, noise: Tensor | None,
+    clip_x0: bool | float,
+) -> tuple[Tensor, Tensor]:
+    """DPM-Solver++(2M) step x_s -> x_t from timeline index i = t[0] to i - 1 ("midpoint" form; t [B] holds one
+    index, as every sampler step here): the ODE solver (DPM++ Algorithm 2) or, given noise, its SDE variant
+    (DPM++ section 5, diffusers' "sde-dpmsolver++"). x, last_x0, noise: [B, C, R, R, R].
+
+    x_0 is predicted from the guided eps and clipped as in DDIM; last_x0 is the previous step's (at index
+    i + 1), None at the first step. With lambda = log(alpha / sigma), alpha^2 = abar, sigma^2 = 1 - abar and
+    e = exp(-h), h = lambda_t - lambda_s:
+        ODE: x_t = (sigma_t / sigma_s) x_s + alpha_t (1 - e) D
+        SDE: x_t = (sigma_t / sigma_s) e x_s + alpha_t (1 - e^2) D + sigma_t sqrt(1 - e^2) z
+    where D = x_0 at the first step and at the last (sigma_t = 0, e = 0, so x_t = x_0: first order, as diffusers'
+    lower_order_final), and D = x_0 + (x_0 - last_x0) / (2 r) with r = h_last / h otherwise (the 2M correction).
+    """
+    pred_x0 = diffusion.p_mean_variance(out, x, t, clip_x0=clip_x0)["pred_x0"]
+    i = int(t[0])
+    abar, abar_prev = diffusion.alphas_cumprod, diffusion.alphas_cumprod_prev  # float64: abar_s = abar[i]
+    alpha_s, sigma_s = np.sqrt(abar[i]), np.sqrt(1.0 - abar[i])
+    alpha_t, sigma_t = np.sqrt(abar_prev[i]), np.sqrt(1.0 - abar_prev[i])
+    e = alpha_s * sigma_t / (sigma_s * alpha_t)  # exp(-h) = exp(lambda_s - lambda_t): 0 at sigma_t = 0
+    d = pred_x0
+    if last_x0 is not None and sigma_t > 0.0:
+        lam = 0.5 * (np.log(abar) - np.log1p(-abar))  # lambda over the timeline [N]; lambda_t = lam[i - 1] here
+        r = (lam[i] - lam[i + 1]) / (lam[i - 1] - lam[i])
+        d = pred_x0 + (pred_x0 - last_x0) * float(0.5 / r)
+    if noise is None:
+        return float(sigma_t / sigma_s) * x + float(alpha_t * (1.0 - e)) * d, pred_x0
+    x_t = float(sigma_t / sigma_s * e) * x + float(alpha_t * (1.0 - e * e)) * d
+    return x_t + float(sigma_t * np.sqrt(1.0 - e * e)) * noise, pred_x0

@@ -136,7 +136,7 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
              steps: Sequence[int]) -> _Context:
     """Load and check everything before any sampling, so bad settings fail at once."""
     generator = VoxelGenerator.from_checkpoint(checkpoint)
-    max_steps = generator.diffusion.num_timesteps
+    max_steps = generator.max_steps
     bad_steps = sorted({s for s in steps if not 1 <= s <= max_steps})
     if bad_steps:
         raise ValueError(f"steps must be in 1..{max_steps} for this model, got {bad_steps}")
@@ -175,7 +175,7 @@ def _sample(generator: VoxelGenerator, settings: EvalSettings,
         sl = slice(i, i + settings.batch_size)
         batches.append(generator.generate(labels[sl].tolist(), seeds[sl].tolist(), steps=settings.steps,
                                           sampler=settings.sampler, eta=settings.eta,
-                                          guidance_scale=settings.guidance))
+                                          guidance=settings.guidance))
     return np.concatenate(batches), labels, seeds, time.perf_counter() - start
 
 

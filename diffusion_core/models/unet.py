@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -63,6 +64,14 @@ DEFAULT_UNET_16 = UNetConfig(
 )
 """Default 16^3 model (set ``num_classes`` for the data set): ~35 ms per batch-2 forward (one guided step) on 2
 CPU threads with channels_last_3d, so a 25-step guided sample takes about 1 s (bench/bench_unet_cpu.py)."""
+
+
+def run_cpu_batch_of_one_as_two(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor | None) -> torch.Tensor:
+    """fn(*inputs), with a CPU batch of one run as a batch of two copies (see the module docstring): fn must treat
+    samples independently. inputs: tensors [B, ...] (or None), the first one [B, C, R, R, R]; returns fn's [B, ...]."""
+    if inputs[0].shape[0] == 1 and inputs[0].device.type == "cpu":
+        return fn(*(torch.cat([v, v]) if v is not None else None for v in inputs))[:1]
+    return fn(*inputs)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -205,8 +214,8 @@ class UNet3D(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if x.shape[0] == 1 and x.device.type == "cpu" and self.pad_cpu_batch_of_one:
-            return self._forward(*(torch.cat([v, v]) if v is not None else None for v in (x, t, y)))[:1]
+        if self.pad_cpu_batch_of_one:
+            return run_cpu_batch_of_one_as_two(self._forward, x, t, y)
         return self._forward(x, t, y)
 
     def _forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:

@@ -147,7 +147,9 @@ class VoxelVAE(nn.Module):
 
 
 def logits_to_model_space(logits: Tensor) -> Tensor:
-    """Decoder logits [B, C, R, R, R] (RGB logits, occupancy logit last) -> model space [-1, 1]."""
+    """Decoder logits [B, C, R, R, R] (RGB logits, occupancy logit last) -> model space [-1, 1], in float32
+    (logits from a bf16 autocast decoder would otherwise give alpha in steps of 2^-8 near the 0.9 threshold)."""
+    logits = logits.float()
     alpha = torch.sigmoid(logits[:, -1:])
     rgb = torch.sigmoid(logits[:, :-1]) * alpha
     return torch.cat([rgb, alpha], dim=1) * 2.0 - 1.0

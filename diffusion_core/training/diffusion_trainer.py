@@ -204,9 +204,9 @@ class _Trainer(TrainingLoop):
         r, c = self.cfg.model.resolution, self.cfg.model.in_channels
         x = sample(self.ema.module, self.diffusion, (k, c, r, r, r),
                    steps=min(PREVIEW_STEPS, self.diffusion.num_timesteps), sampler="ddim",
-                   labels=torch.tensor(labels), guidance_scale=PREVIEW_GUIDANCE, seeds=list(range(k)),
+                   labels=torch.tensor(labels), guidance=PREVIEW_GUIDANCE, seeds=list(range(k)),
                    device=self.device, null_label=self.null_label,
-                   clip_x0=True if self.codec is None else LATENT_CLIP_X0)
+                   clip_x0=True if self.codec is None else LATENT_CLIP_X0, eta=0.0)
         (self.out_dir / "previews").mkdir(exist_ok=True)
         if self.codec is not None:
             x = self.codec.decode(x)

@@ -16,7 +16,7 @@ def test_bundled_model_generates_every_class_on_the_cpu():
     assert list(generator.class_names) == list(CLASS_NAMES)
     assert (generator.resolution, generator.channels) == (16, 4)
     labels = list(range(len(CLASS_NAMES)))
-    voxels = generator.generate(labels, seeds=labels, steps=10, guidance_scale=3.0)
+    voxels = generator.generate(labels, seeds=labels, steps=10, guidance=3.0)
     assert voxels.shape == (len(CLASS_NAMES), 4, 16, 16, 16) and voxels.dtype == np.float32
     assert np.isfinite(voxels).all() and voxels.min() >= 0.0 and voxels.max() <= 1.0
     occupied = voxels[:, 3] >= 0.9
@@ -24,7 +24,7 @@ def test_bundled_model_generates_every_class_on_the_cpu():
     assert (counts > 0).all() and (counts < 16**3 // 2).all(), counts  # objects, not empty or solid grids
     rgb = voxels[:, :3].transpose(0, 2, 3, 4, 1)[occupied]
     assert rgb.std(axis=0).max() > 0.01  # coloured, not one flat value
-    pair = [generator.generate(labels[:2], seeds=labels[:2], steps=10, guidance_scale=3.0) for _ in range(2)]
+    pair = [generator.generate(labels[:2], seeds=labels[:2], steps=10, guidance=3.0) for _ in range(2)]
     np.testing.assert_array_equal(pair[0], pair[1])  # seeded: the same objects again
     # Alone or in a batch of 16, a seed gives the same object up to float rounding in the batched matmuls.
     np.testing.assert_allclose(pair[0], voxels[:2], atol=1e-2)

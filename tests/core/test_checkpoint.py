@@ -136,7 +136,7 @@ def test_exported_inference_checkpoint_is_small_and_samples_like_the_original(tm
             assert exported.ema_state[key].dtype == torch.float16
             torch.testing.assert_close(exported.ema_state[key].float(), value, atol=1e-3, rtol=1e-3)
 
-    kwargs = dict(labels=[0, 2], seeds=[1, 2], steps=4, guidance_scale=2.0)
+    kwargs = dict(labels=[0, 2], seeds=[1, 2], steps=4, guidance=2.0)
     from_full = VoxelGenerator.from_checkpoint(full)
     from_small = VoxelGenerator.from_checkpoint(small)
     assert (from_small.model_name, from_small.class_names) == ("tiny", CLASSES)

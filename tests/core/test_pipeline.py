@@ -35,7 +35,7 @@ def test_generate_shape_range_and_determinism(generator):
 
 @pytest.mark.parametrize("sampler, eta", [("ddim", 0.0), ("ddpm", 0.0), ("ddim", 1.0)])
 def test_a_seed_alone_equals_the_same_seed_in_a_batch(generator, sampler, eta):
-    kwargs = dict(steps=3, sampler=sampler, eta=eta, guidance_scale=2.5)
+    kwargs = dict(steps=3, sampler=sampler, eta=eta, guidance=2.5)
     alone = generator.generate([1], [5], **kwargs)
     batch = generator.generate([0, 1, 2], [3, 5, 9], **kwargs)
     # Up to float rounding: oneDNN picks its matmul kernels by batch shape (1.03e-5 measured on an AVX-512 Xeon).
@@ -43,11 +43,11 @@ def test_a_seed_alone_equals_the_same_seed_in_a_batch(generator, sampler, eta):
 
 
 def test_progressive_yields_every_step_and_ends_at_generate(generator):
-    steps = list(generator.generate_progressive([2, 0], [4, 4], steps=4, guidance_scale=1.0))
+    steps = list(generator.generate_progressive([2, 0], [4, 4], steps=4, guidance=1.0))
     assert [s.index for s in steps] == [0, 1, 2, 3] and all(s.total == 4 for s in steps)
     assert steps[0].t > steps[-1].t
     assert steps[-1].pred_x0.shape == (2, 4, 8, 8, 8)
-    final = generator.generate([2, 0], [4, 4], steps=4, guidance_scale=1.0)
+    final = generator.generate([2, 0], [4, 4], steps=4, guidance=1.0)
     np.testing.assert_array_equal(to_voxels(steps[-1].x_t), final)
 
 
@@ -66,7 +66,7 @@ def test_progressive_yields_every_step_and_ends_at_generate(generator):
         (dict(labels=[0], seeds=[0], steps=41), "steps"),
         (dict(labels=[0], seeds=[0], sampler="euler"), "sampler"),
         (dict(labels=[0], seeds=[0], eta=-0.1), "eta"),
-        (dict(labels=[0], seeds=[0], guidance_scale=float("nan")), "guidance_scale"),
+        (dict(labels=[0], seeds=[0], guidance=float("nan")), "guidance"),
     ],
 )
 def test_invalid_requests_raise_clear_errors(generator, kwargs, message):

@@ -74,7 +74,7 @@ def _assert_trajectories_match(ours: list[SampleStep], reference: list[tuple[tor
 
 @pytest.mark.parametrize("eta", [0.0, 0.6])
 def test_full_50_step_ddim_loop_matches_diffusers(eps_model, eta: float) -> None:
-    ours = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=50, sampler="ddim", eta=eta, seeds=SEEDS))
+    ours = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=50, sampler="ddim", eta=eta, seeds=SEEDS, guidance=1.0))
     scheduler = _ddim_reference()
     generators = _generators()
     x = _draw(generators)
@@ -111,7 +111,7 @@ def test_ddpm_learned_range_loop_matches_diffusers(sigma_model, steps: int, comp
     scheduler.alphas_cumprod = torch.cumprod(1.0 - scheduler.betas.double(), dim=0)
     if steps != 1000:
         scheduler.set_timesteps(steps)  # walks its own list of timesteps: prev_t is the next entry
-    ours = list(sample_progressive(sigma_model, _diffusion(True), SHAPE, steps=steps, sampler="ddpm", seeds=SEEDS))
+    ours = list(sample_progressive(sigma_model, _diffusion(True), SHAPE, steps=steps, sampler="ddpm", seeds=SEEDS, eta=0.0, guidance=1.0))
     generators = _generators()
     x = _draw(generators)
     reference = []
@@ -142,7 +142,7 @@ STORED = {
 @pytest.mark.parametrize("sampler", list(STORED))
 def test_full_loop_matches_stored_values(eps_model, sigma_model, sampler: str) -> None:
     model, learn_sigma = (sigma_model, True) if sampler == "ddpm" else (eps_model, False)
-    steps = list(sample_progressive(model, _diffusion(learn_sigma), SHAPE, steps=25, sampler=sampler, seeds=SEEDS))
+    steps = list(sample_progressive(model, _diffusion(learn_sigma), SHAPE, steps=25, sampler=sampler, seeds=SEEDS, eta=0.0, guidance=1.0))
     middle, final = STORED[sampler]
     np.testing.assert_allclose(steps[12].x_t.flatten()[::64][:8].numpy(), middle, rtol=0, atol=1e-5)
     np.testing.assert_allclose(steps[-1].x_t.flatten()[::64][:8].numpy(), final, rtol=0, atol=1e-5)
@@ -151,7 +151,7 @@ def test_full_loop_matches_stored_values(eps_model, sigma_model, sampler: str) -
 @pytest.mark.parametrize(("sampler", "eta"), [("ddim", 0.0), ("ddim", 0.5), ("ddpm", 0.0)])
 def test_seeded_runs_repeat_and_do_not_depend_on_the_batch(sigma_model, sampler: str, eta: float) -> None:
     diffusion = _diffusion(True)
-    kwargs = dict(steps=10, sampler=sampler, eta=eta)
+    kwargs = dict(steps=10, sampler=sampler, eta=eta, guidance=1.0)
     batch = sample(sigma_model, diffusion, (3, *SHAPE[1:]), seeds=[5, 6, 7], **kwargs)
     again = sample(sigma_model, diffusion, (3, *SHAPE[1:]), seeds=[5, 6, 7], **kwargs)
     assert torch.equal(batch, again)
@@ -163,8 +163,8 @@ def test_seeded_runs_repeat_and_do_not_depend_on_the_batch(sigma_model, sampler:
 def test_ddim_eta0_depends_only_on_the_initial_noise(eps_model) -> None:
     """Deterministic: x_0 is a fixed function of x_T, while eta > 0 adds fresh noise every step."""
     diffusion = _diffusion(False)
-    deterministic = sample(eps_model, diffusion, SHAPE, steps=20, eta=0.0, seeds=SEEDS)
-    stochastic = sample(eps_model, diffusion, SHAPE, steps=20, eta=1.0, seeds=SEEDS)
+    deterministic = sample(eps_model, diffusion, SHAPE, steps=20, eta=0.0, seeds=SEEDS, sampler="ddim", guidance=1.0)
+    stochastic = sample(eps_model, diffusion, SHAPE, steps=20, eta=1.0, seeds=SEEDS, sampler="ddim", guidance=1.0)
     assert not torch.allclose(deterministic, stochastic)
     scheduler = _ddim_reference()
     scheduler.set_timesteps(20)
@@ -176,10 +176,10 @@ def test_ddim_eta0_depends_only_on_the_initial_noise(eps_model) -> None:
 
 def test_guidance_scale_one_equals_the_unguided_conditional_run(sigma_model) -> None:
     diffusion, labels = _diffusion(True), torch.tensor([2, 4])
-    plain = sample(sigma_model, diffusion, SHAPE, steps=8, sampler="ddpm", labels=labels, seeds=SEEDS)
+    plain = sample(sigma_model, diffusion, SHAPE, steps=8, sampler="ddpm", labels=labels, seeds=SEEDS, eta=0.0, guidance=1.0)
     scale_one = sample(
-        sigma_model, diffusion, SHAPE, steps=8, sampler="ddpm", labels=labels, guidance_scale=1.0,
-        null_label=NULL, seeds=SEEDS,
+        sigma_model, diffusion, SHAPE, steps=8, sampler="ddpm", labels=labels, guidance=1.0,
+        null_label=NULL, seeds=SEEDS, eta=0.0,
     )
     assert torch.equal(plain, scale_one)
 
@@ -197,21 +197,21 @@ def test_guidance_runs_one_doubled_batch_and_mixes_only_eps(sigma_model) -> None
         eps = uncond[:, :4] + scale * (cond[:, :4] - uncond[:, :4])
         return torch.cat([eps, cond[:, 4:]], dim=1)
 
-    kwargs = dict(steps=6, sampler="ddpm", labels=labels, seeds=SEEDS)
-    guided = sample(recording, diffusion, SHAPE, guidance_scale=scale, null_label=NULL, **kwargs)
+    kwargs = dict(steps=6, sampler="ddpm", eta=0.0, labels=labels, seeds=SEEDS)
+    guided = sample(recording, diffusion, SHAPE, guidance=scale, null_label=NULL, **kwargs)
     assert len(calls) == 6 and all(torch.equal(y, torch.tensor([2, 4, NULL, NULL])) for y in calls)
-    torch.testing.assert_close(guided, sample(guided_by_hand, diffusion, SHAPE, **kwargs), rtol=0, atol=1e-6)
-    unguided = sample(sigma_model, diffusion, SHAPE, **kwargs)
+    torch.testing.assert_close(guided, sample(guided_by_hand, diffusion, SHAPE, guidance=1.0, **kwargs), rtol=0, atol=1e-6)
+    unguided = sample(sigma_model, diffusion, SHAPE, guidance=1.0, **kwargs)
     assert not torch.allclose(guided, unguided)
     with pytest.raises(ValueError, match="null_label"):
-        sample(sigma_model, diffusion, SHAPE, guidance_scale=scale, **kwargs)
+        sample(sigma_model, diffusion, SHAPE, guidance=scale, **kwargs)
 
 
 def test_progress_steps_are_yielded_outside_inference_mode(eps_model) -> None:
-    steps = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=5, seeds=SEEDS))
+    steps = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=5, seeds=SEEDS, sampler="ddim", eta=0.0, guidance=1.0))
     assert [s.index for s in steps] == list(range(5)) and {s.total for s in steps} == {5}
     assert [s.t for s in steps] == [999, 799, 599, 399, 199]
-    for step in sample_progressive(eps_model, _diffusion(False), SHAPE, steps=5, seeds=SEEDS):
+    for step in sample_progressive(eps_model, _diffusion(False), SHAPE, steps=5, seeds=SEEDS, sampler="ddim", eta=0.0, guidance=1.0):
         assert not torch.is_inference_mode_enabled()  # the caller's code between steps runs normally
         assert step.x_t.is_inference() and step.x_t.shape == SHAPE
         assert step.pred_x0.abs().max() <= 1.0
@@ -221,8 +221,8 @@ def test_progress_steps_are_yielded_outside_inference_mode(eps_model) -> None:
 def test_bad_arguments_are_rejected(eps_model) -> None:
     diffusion = _diffusion(False)
     with pytest.raises(ValueError, match="one seed per sample"):
-        sample(eps_model, diffusion, SHAPE, steps=2, seeds=[1])
+        sample(eps_model, diffusion, SHAPE, steps=2, seeds=[1], sampler="ddim", eta=0.0, guidance=1.0)
     with pytest.raises(ValueError, match="sampler"):
-        sample(eps_model, diffusion, SHAPE, steps=2, sampler="euler", seeds=SEEDS)
+        sample(eps_model, diffusion, SHAPE, steps=2, sampler="euler", seeds=SEEDS, eta=0.0, guidance=1.0)
     with pytest.raises(ValueError, match="eta"):
-        sample(eps_model, diffusion, SHAPE, steps=2, eta=-0.1, seeds=SEEDS)
+        sample(eps_model, diffusion, SHAPE, steps=2, eta=-0.1, seeds=SEEDS, sampler="ddim", guidance=1.0)

@@ -1,39 +1,53 @@
-"""Every entry point samples with the same defaults: blender_addon.shared.protocol DEFAULT_* (what the README's
-evaluation measures). The core library cannot import the add-on, so this test keeps its copies equal."""
+"""Every entry point samples with blender_addon.shared.settings (what the README's evaluation measures): the
+panel's parameters, a generate request that leaves the fields out, the CLI flags, eval, and the core's
+generator; the core's sampler takes its settings as required arguments."""
 from __future__ import annotations
 
 import argparse
 import inspect
 
+import pytest
+
 from blender_addon.shared import protocol as p
 from blender_addon.shared import settings as s
 from blender_addon.shared.generation import QUALITY_PRESETS, GenerationParams
+from blender_addon.shared.sampling_args import add_sampling_arguments
+from diffusion_core.diffusion.samplers import sample_progressive
 from diffusion_core.evaluation.evaluate import EvalSettings
 from diffusion_core.pipeline import VoxelGenerator
-from blender_addon.shared.sampling_args import add_sampling_arguments
 
-DEFAULTS = {"steps": s.DEFAULT_STEPS, "sampler": s.DEFAULT_SAMPLER, "guidance": s.DEFAULT_GUIDANCE}
+DEFAULTS = {"steps": s.DEFAULT_STEPS, "sampler": s.DEFAULT_SAMPLER, "eta": s.DEFAULT_ETA, "guidance": s.DEFAULT_GUIDANCE}
 
 
-def test_panel_api_request_and_cli_defaults_agree():
-    params = GenerationParams(class_name="chair", seed=0)
-    assert {k: getattr(params, k) for k in DEFAULTS} == DEFAULTS
-    assert params.alpha_threshold == s.DEFAULT_ALPHA_THRESHOLD
-    assert QUALITY_PRESETS["NORMAL"] == (s.DEFAULT_STEPS, s.DEFAULT_SAMPLER)
-    request = p.GenerateRequest.from_wire({"class_label": "chair"}, [])
-    assert {k: getattr(request, k) for k in DEFAULTS} == DEFAULTS
+def _parsed_defaults() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     add_sampling_arguments(parser)
-    args = parser.parse_args([])
-    assert {k: getattr(args, k) for k in DEFAULTS} == DEFAULTS
-    assert (args.eta, args.alpha_threshold) == (0.0, s.DEFAULT_ALPHA_THRESHOLD)
+    return parser.parse_args([])
 
 
-def test_core_library_defaults_are_the_panels():
-    settings = EvalSettings()
-    assert {k: getattr(settings, k) for k in DEFAULTS} == DEFAULTS
-    assert settings.alpha_threshold == s.DEFAULT_ALPHA_THRESHOLD
-    for method in (VoxelGenerator.generate, VoxelGenerator.generate_progressive):
-        sig = inspect.signature(method).parameters
-        assert (sig["steps"].default, sig["sampler"].default, sig["guidance_scale"].default) == (
-            s.DEFAULT_STEPS, s.DEFAULT_SAMPLER, s.DEFAULT_GUIDANCE)
+@pytest.mark.parametrize("entry", ["request", "cli", "eval", "generator"])
+def test_every_entry_point_defaults_to_the_settings(entry):
+    if entry == "generator":
+        sig = inspect.signature(VoxelGenerator.generate).parameters
+        values = {k: sig[k].default for k in DEFAULTS}
+    else:
+        obj = {"request": lambda: p.GenerateRequest.from_wire({"class_label": "chair"}, {}),
+               "cli": _parsed_defaults, "eval": EvalSettings}[entry]()
+        values = {k: getattr(obj, k) for k in DEFAULTS}
+        assert obj.alpha_threshold == s.DEFAULT_ALPHA_THRESHOLD
+    assert values == DEFAULTS
+
+
+def test_the_panel_defaults_to_the_settings():
+    params = GenerationParams(class_name="chair", seed=0)
+    assert (params.steps, params.sampler, params.guidance) == (s.DEFAULT_STEPS, s.DEFAULT_SAMPLER, s.DEFAULT_GUIDANCE)
+    assert (params.alpha_threshold, params.mesh_style, params.mesh_size) == (
+        s.DEFAULT_ALPHA_THRESHOLD, s.DEFAULT_MESH_STYLE, s.DEFAULT_MESH_SIZE)
+    assert QUALITY_PRESETS["NORMAL"] == (s.DEFAULT_STEPS, s.DEFAULT_SAMPLER)
+    for generate in (VoxelGenerator.generate, VoxelGenerator.generate_progressive):
+        assert list(inspect.signature(generate).parameters)[3:7] == ["steps", "sampler", "eta", "guidance"]
+
+
+def test_the_core_sampler_has_no_defaults_of_its_own():
+    sig = inspect.signature(sample_progressive).parameters
+    assert all(sig[k].default is inspect.Parameter.empty for k in ("steps", "sampler", "eta", "guidance"))

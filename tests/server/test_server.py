@@ -33,7 +33,7 @@ def test_hello_reports_model_and_limits(server):
     try:
         assert c.info.class_names == ("chair", "table", "lamp")
         assert (c.info.resolution, c.info.channels, c.info.protocol_version) == (8, 4, p.PROTOCOL_VERSION)
-        assert c.info.limits.max_count == 8 and set(c.info.samplers) == {"ddpm", "ddim"}
+        assert c.info.limits.max_count == 8 and set(c.info.samplers) == {"ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde"}
     finally:
         c.close()
 
@@ -51,7 +51,7 @@ def test_generate_round_trip_progress_in_order_one_terminal(server, generator):
         assert [e.TYPE for e in events].count("result") == 1 and events[-1].TYPE == "result"
         assert all(e.preview.shape == (2, 4, 8, 8, 8) for e in events if isinstance(e, p.Progress))
         result = job.result()
-        expected = generator.generate([1, 1], [5, 6], steps=6, guidance_scale=2.0)
+        expected = generator.generate([1, 1], [5, 6], steps=6, guidance=2.0)
         np.testing.assert_allclose(result.voxels, expected, atol=1e-5)
         assert result.seeds == (5, 6) and result.class_name == "table" and len(result.meshes) == 2
         assert c.poll(200) == []  # nothing after the terminal message
