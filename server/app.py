@@ -33,14 +33,15 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import zmq
 
 from blender_addon.shared.protocol import (INTERNAL, INVALID_REQUEST, LIMIT_EXCEEDED, LOST, QUEUE_FULL, SHUTTING_DOWN,
-                                    UNKNOWN_CLASS, UNKNOWN_JOB, Accepted, Body, Cancel, Cancelled, ErrorReply,
-                                    GenerateRequest, Hello, Limits, Message, Ping, Pong, ProtocolError, ServerInfo,
+                                    UNKNOWN_CLASS, UNKNOWN_JOB, UNKNOWN_MODEL, Accepted, Body, Cancel, Cancelled, ErrorReply,
+                                    GenerateRequest, Hello, Limits, Message, ModelInfo, Ping, Pong, ProtocolError, ServerInfo,
                                     DEFAULT_PORT, decode, encode, is_ipv6_literal, reply, show, tcp_address)
 from server import __version__
 from server.contract import Generator
@@ -113,22 +114,31 @@ class _Undelivered:
 
 
 class VoxelServer:
-    """Serve `generator` (a diffusion_core.pipeline.VoxelGenerator) over ZeroMQ.
+    """Serve one or more generators (diffusion_core.pipeline.VoxelGenerator, or any server.contract.Generator)
+    over ZeroMQ, each under its model_name; the first is the default, what a request without `model` gets.
 
     start() binds, warms up, starts both threads and returns the bound address; stop() answers
     every pending job (error `shutting_down`), joins the threads and closes the sockets.
     """
 
-    def __init__(self, generator: Generator, config: ServerConfig):
-        self.generator = generator
+    def __init__(self, generators: Generator | Sequence[Generator], config: ServerConfig):
+        generators = [generators] if isinstance(generators, Generator) else list(generators)
+        self.generators = {g.model_name: g for g in generators}
+        if not generators or len(self.generators) != len(generators):
+            raise ServerError(f"serve at least one model, each under its own name; got {[g.model_name for g in generators]}"
+                              " (a checkpoint's name is its file name unless it stores model_name)")
         self.config = config
-        limits = replace(config.limits, max_steps=min(config.limits.max_steps, generator.max_steps))
-        if generator.resolution > limits.max_resolution:
-            raise ServerError(f"the model's {generator.resolution}^3 grid exceeds max resolution "
-                              f"{limits.max_resolution}; raise --max-resolution if the machine can take it")
-        self.info = ServerInfo(server_version=__version__, model_name=generator.model_name,
-                               class_names=tuple(generator.class_names), resolution=generator.resolution,
-                               channels=generator.channels, limits=limits, instance_id=uuid.uuid4().hex)
+        for g in generators:
+            if g.resolution > config.limits.max_resolution:
+                raise ServerError(f"model {g.model_name}'s {g.resolution}^3 grid exceeds max resolution "
+                                  f"{config.limits.max_resolution}; raise --max-resolution if the machine can take it")
+        models = tuple(ModelInfo(g.model_name, tuple(g.class_names), g.resolution, g.channels,
+                                 min(config.limits.max_steps, g.max_steps)) for g in generators)
+        default = models[0]
+        limits = replace(config.limits, max_steps=default.max_steps)
+        self.info = ServerInfo(server_version=__version__, model_name=default.name, class_names=default.class_names,
+                               resolution=default.resolution, channels=default.channels, limits=limits,
+                               instance_id=uuid.uuid4().hex, models=models)
         self.queue = JobQueue(limits.max_queue, max(config.max_batch, limits.max_count))
         self.context = zmq.Context()
         self.address = ""
@@ -143,7 +153,7 @@ class VoxelServer:
         self.worker = self._new_worker(config.test_fault)
 
     def _new_worker(self, fault: str | None = None) -> Worker:
-        return Worker(self.context, self.generator, self.queue, max_message_bytes=self.info.limits.max_message_bytes,
+        return Worker(self.context, self.generators, self.queue, max_message_bytes=self.info.limits.max_message_bytes,
                       progress_interval_s=self.config.progress_interval_s, fault=fault)
 
     @property
@@ -160,7 +170,8 @@ class VoxelServer:
         self._outbox = self.context.socket(zmq.PULL)
         self._outbox.rcvhwm = OUTBOX_HWM
         self._outbox.bind(OUTBOX)
-        self.generator.generate([0], [0], steps=self.config.warmup_steps, sampler="ddim", eta=0.0, guidance=1.0)
+        for generator in self.generators.values():
+            generator.generate([0], [0], steps=self.config.warmup_steps, sampler="ddim", eta=0.0, guidance=1.0)
         self.worker.start()
         self._io = threading.Thread(target=self._serve, name="voxd-io", daemon=True)
         self._io.start()
@@ -368,7 +379,7 @@ class VoxelServer:
 
     def _on_generate(self, client: bytes, msg: Message) -> Body | None:
         req: GenerateRequest = msg.body
-        lim, info = self.info.limits, self.info
+        lim, model = self.info.limits, self.info.model(req.model)
         if not self.compute_alive:
             return ErrorReply(INTERNAL, "the server's compute thread is not running; restart the server")
         if msg.msg_id in self._owed.get(client, ()):  # not that job's terminal reply: sent as a plain one
@@ -376,14 +387,18 @@ class VoxelServer:
                 INVALID_REQUEST, "a job with this msg_id is already pending: give each generate message its own id"))),
                 None, droppable=False)
             return None
-        if req.count > lim.max_count or req.steps > lim.max_steps:
-            return ErrorReply(LIMIT_EXCEEDED, f"this server allows at most {lim.max_count} objects and "
-                              f"{lim.max_steps} steps per request; got count={req.count}, steps={req.steps}")
-        voxel_bytes = req.count * info.channels * info.resolution**3 * 4
+        if model is None:
+            return ErrorReply(UNKNOWN_MODEL, f"this server has no model {show(req.model)}; it serves: "
+                              f"{', '.join(m.name for m in self.info.models)}")
+        if req.count > lim.max_count or req.steps > model.max_steps:
+            return ErrorReply(LIMIT_EXCEEDED, f"this server allows at most {lim.max_count} objects and, for model "
+                              f"{model.name}, {model.max_steps} steps per request; got count={req.count}, "
+                              f"steps={req.steps}")
+        voxel_bytes = req.count * model.channels * model.resolution**3 * 4
         if "voxels" in req.outputs and voxel_bytes > lim.max_message_bytes:
             return ErrorReply(LIMIT_EXCEEDED, f"{req.count} grids need {voxel_bytes} bytes, over the "
                               f"{lim.max_message_bytes}-byte message limit: ask for fewer objects")
-        names = list(info.class_names)
+        names = list(model.class_names)
         label = req.class_label
         if isinstance(label, str):
             if label not in names:
@@ -392,7 +407,8 @@ class VoxelServer:
         elif label >= len(names):
             return ErrorReply(UNKNOWN_CLASS, f"class index {label} is out of range: this model has "
                               f"{len(names)} classes ({', '.join(names)})")
-        job = QueuedJob(client=client, job_id=msg.msg_id, request=req, label=label, class_name=names[label])
+        job = QueuedJob(client=client, job_id=msg.msg_id, request=replace(req, model=model.name), label=label,
+                        class_name=names[label])
         try:
             admitted = self.queue.submit(job)
         except QueueClosed:

@@ -18,7 +18,7 @@ import numpy as np
 
 from blender_addon.shared.client import ClientError, CurveKeys, VoxelClient
 from blender_addon.shared.protocol import GenerateRequest, GenerateResult, ProtocolError, split_tcp_address
-from blender_addon.shared.settings import MESH_STYLES
+from blender_addon.shared.settings import DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE, MESH_STYLES
 from server.mesh_io import WRITERS
 from server.model_loading import CheckpointError, load_generator
 from blender_addon.shared.sampling_args import add_sampling_arguments
@@ -31,11 +31,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     src.add_argument("--checkpoint", type=Path)
     src.add_argument("--server", help="tcp://HOST:PORT of a running `serve`")
     p.add_argument("--class", dest="class_label", required=True, help="class name or index")
+    p.add_argument("--model", default="", help="with --server: which of its models (default: the server's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--count", type=int, default=1)
     add_sampling_arguments(p)
-    p.add_argument("--mesh-style", choices=MESH_STYLES, default="smooth")
-    p.add_argument("--mesh-size", type=float, default=1.0, help="edge length of the grid in mesh units")
+    p.add_argument("--mesh-style", choices=MESH_STYLES, default=DEFAULT_MESH_STYLE)
+    p.add_argument("--mesh-size", type=float, default=DEFAULT_MESH_SIZE, help="edge length of the grid in mesh units")
     p.add_argument("--format", choices=sorted(WRITERS), default="ply")
     p.add_argument("--device", default="cpu")
     p.add_argument("--timeout", type=float, default=10.0, help="server silence (s) before giving up")
@@ -48,6 +49,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--curve-client-secret and --curve-server-public go together")
     if args.curve_client_secret is not None and args.server is None:
         p.error("the --curve-* options are for --server")
+    if args.model and args.server is None:
+        p.error("--model picks one of a server's models; with --checkpoint the checkpoint is the model")
     return args
 
 
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     label: str | int = int(args.class_label) if args.class_label.isdigit() else args.class_label
     try:
-        request = GenerateRequest(class_label=label, seed=args.seed, count=args.count, steps=args.steps,
+        request = GenerateRequest(class_label=label, model=args.model, seed=args.seed, count=args.count, steps=args.steps,
                                   sampler=args.sampler, eta=args.eta, guidance=args.guidance,
                                   outputs=("voxels", "mesh"), mesh_style=args.mesh_style,
                                   alpha_threshold=args.alpha_threshold, mesh_size=args.mesh_size)

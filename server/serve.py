@@ -1,6 +1,6 @@
-"""`python -m server serve`: load a checkpoint and serve it until SIGINT/SIGTERM.
+"""`python -m server serve`: load one or more checkpoints and serve them until SIGINT/SIGTERM.
 
-Prints `READY tcp://HOST:PORT model=... classes=... threads=N` (flushed) once warmed up, so scripts
+Prints `READY tcp://HOST:PORT model=DEFAULT classes=N models=NAME:R^3xK,... threads=N` (flushed) once warmed up, so scripts
 and tests can wait for it. Binding anything but a loopback address requires --curve-dir (CurveZMQ
 keys, see server.keys). IPv6 hosts work (`--host ::1`).
 
@@ -35,7 +35,9 @@ EXIT_COMPUTE_FAILED = 3
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m server serve", description=__doc__)
-    p.add_argument("--checkpoint", type=Path, required=True)
+    p.add_argument("--checkpoint", type=Path, required=True, action="append",
+                   help="a model to serve; repeat to serve several (the first is the default; each is named by "
+                        "its checkpoint's model_name or file name)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="0 picks a free port")
     p.add_argument("--device", default="cpu")
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-        generator = load_generator(args.checkpoint, args.device)
+        generators = [load_generator(path, args.device) for path in args.checkpoint]
     except (ServerError, CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -78,13 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        server = VoxelServer(generator, config)
+        server = VoxelServer(generators, config)
         address = server.start()
     except (ServerError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    models = ",".join(f"{m.name}:{m.resolution}^3x{len(m.class_names)}" for m in server.info.models)
     print(f"READY {address} model={server.info.model_name} classes={len(server.info.class_names)} "
-          f"threads={torch.get_num_threads()}", flush=True)
+          f"models={models} threads={torch.get_num_threads()}", flush=True)
     while not stop.wait(0.1) and server.fatal is None:
         pass
     print("shutting down", flush=True)

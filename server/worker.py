@@ -15,6 +15,7 @@ at the first denoising step it runs, once, as an unexpected error escaping every
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 import logging
 import threading
 import time
@@ -46,13 +47,15 @@ CLIENT_GONE_MESSAGE = ("the server lost the connection to this client mid-job an
 
 
 class Worker(threading.Thread):
-    """generator: a diffusion_core.pipeline.VoxelGenerator (or anything with its interface).
+    """generators: the server's models by name (server.contract.Generator); a batch runs on its jobs' model
+    (requests for different models never share a batch: their batch_key differs).
 
     Stats (read from other threads, for tests and monitoring): `batches_run` model batches started,
     `largest_batch` most samples in one of them, `steps_run` denoising steps completed in total.
     """
 
-    def __init__(self, context: zmq.Context, generator: Generator, queue: JobQueue, *, max_message_bytes: int,
+    def __init__(self, context: zmq.Context, generators: Mapping[str, Generator], queue: JobQueue, *,
+                 max_message_bytes: int,
                  progress_interval_s: float, fault: str | None = None):
         super().__init__(name="voxd-compute", daemon=True)
         if fault is not None and fault not in FAULTS:
@@ -61,7 +64,7 @@ class Worker(threading.Thread):
         self.failure: str | None = None  # why the thread died, if it did
         self.held: list[QueuedJob] = []  # the batch being run (the socket thread fails these if the thread dies)
         self.context = context
-        self.generator = generator
+        self.generators = generators
         self.queue = queue
         self.max_message_bytes = max_message_bytes
         self.progress_interval_s = progress_interval_s
@@ -142,7 +145,8 @@ class Worker(threading.Thread):
         self.batches_run += 1
         self.largest_batch = max(self.largest_batch, len(seeds))
         try:
-            steps = self.generator.generate_progressive(labels, seeds, steps=req.steps, sampler=req.sampler,
+            generator = self.generators[req.model]
+            steps = generator.generate_progressive(labels, seeds, steps=req.steps, sampler=req.sampler,
                                                         eta=req.eta, guidance=req.guidance)
             with contextlib.closing(steps):
                 for step in steps:
@@ -158,7 +162,7 @@ class Worker(threading.Thread):
                     if now - last_progress >= self.progress_interval_s:
                         last_progress = now
                         self._progress(batch, live, starts, step)
-            return live, self.generator.to_voxels(last.x_t)
+            return live, generator.to_voxels(last.x_t)
         except Exception as e:  # a bug or a bad model must not kill the server: fail these jobs
             log.exception("generation failed")
             for j in live:
@@ -168,7 +172,7 @@ class Worker(threading.Thread):
 
     def _progress(self, batch: list[QueuedJob], live: list[QueuedJob], starts: np.ndarray, step: Step) -> None:
         wants = [j for j in live if j.request.preview]
-        pred = self.generator.to_voxels(step.pred_x0) if wants else None
+        pred = self.generators[batch[0].request.model].to_voxels(step.pred_x0) if wants else None
         for j in live:
             i = batch.index(j)
             grid = preview(pred[starts[i]:starts[i + 1]]) if j.request.preview else None

@@ -34,11 +34,11 @@ from .limits import (  # noqa: F401
     MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_NDIM, MAX_TEXT_CHARS)
 from .errors import (  # noqa: F401
     BAD_CONTENT, BAD_FRAMES, BAD_HEADER, BAD_VERSION, INTERNAL, INVALID_REQUEST, LIMIT_EXCEEDED, LOST, QUEUE_FULL,
-    SHUTTING_DOWN, TOO_LARGE, UNKNOWN_CLASS, UNKNOWN_JOB, UNKNOWN_TYPE, ProtocolError)
+    SHUTTING_DOWN, TOO_LARGE, UNKNOWN_CLASS, UNKNOWN_JOB, UNKNOWN_MODEL, UNKNOWN_TYPE, ProtocolError)
 from .address import DEFAULT_PORT, is_ipv6_literal, split_tcp_address, tcp_address  # noqa: F401
 from .fields import (  # noqa: F401
     invalid, is_id, is_text, read_array, read_bool, read_float, read_int, read_str, read_str_list, show)
 from .messages import (  # noqa: F401
     BODY_TYPES, OUTPUTS, TERMINAL_TYPES, Accepted, Body, Cancel, Cancelled, ErrorReply, GenerateRequest,
-    GenerateResult, Hello, Limits, MeshData, Ping, Pong, Progress, ServerInfo)
+    GenerateResult, Hello, Limits, MeshData, ModelInfo, Ping, Pong, Progress, ServerInfo)
 from .codec import Message, check_protocol_id, decode, encode, new_id, reply  # noqa: F401

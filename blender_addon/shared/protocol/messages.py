@@ -12,7 +12,7 @@ from ..settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, 
 from .errors import INTERNAL
 from .fields import (invalid, is_id, is_text, read_array, read_bool, read_float, read_int, read_str, read_str_list,
                      show)
-from .limits import DEFAULT_MAX_MESSAGE_BYTES, MAX_COUNT, MAX_ID_CHARS, MAX_TEXT_CHARS
+from .limits import DEFAULT_MAX_MESSAGE_BYTES, MAX_COUNT, MAX_ID_CHARS, MAX_LIST_ITEMS, MAX_TEXT_CHARS
 from .version import PROTOCOL_VERSION
 
 OUTPUTS = ("voxels", "mesh")
@@ -59,8 +59,37 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ModelInfo:
+    """One model a server serves: its name (what a generate request's `model` names), class names, grid
+    (resolution R, channels C: objects are [C, R, R, R]) and the most steps it takes."""
+
+    name: str
+    class_names: tuple[str, ...]
+    resolution: int
+    channels: int
+    max_steps: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"name": self.name, "class_names": list(self.class_names), "resolution": self.resolution,
+                "channels": self.channels, "max_steps": self.max_steps}
+
+    @classmethod
+    def from_wire(cls, c: Any) -> ModelInfo:
+        if not isinstance(c, dict):
+            raise invalid("each of 'models' must be an object")
+        return cls(name=read_str(c, "name"), class_names=read_str_list(c, "class_names"),
+                   resolution=read_int(c, "resolution", 0, 4096), channels=read_int(c, "channels", 1, 64),
+                   max_steps=read_int(c, "max_steps", 1, MAX_STEPS))
+
+
+@dataclass(frozen=True)
 class ServerInfo(Body):
-    """Server -> client reply to `hello`: what the server runs and accepts."""
+    """Server -> client reply to `hello`: what the server runs and accepts.
+
+    models (1.3): every model it serves, the default first; the top-level model_name, class_names,
+    resolution and channels describe that default (what a 1.2 client reads). From a 1.2 server, `models`
+    holds just its one model, built from those fields.
+    """
 
     TYPE: ClassVar[str] = "info"
     server_version: str = ""
@@ -73,6 +102,16 @@ class ServerInfo(Body):
     mesh_styles: tuple[str, ...] = MESH_STYLES
     instance_id: str = ""
     protocol_version: str = PROTOCOL_VERSION
+    models: tuple[ModelInfo, ...] = ()
+
+    def __post_init__(self):
+        if not self.models:
+            object.__setattr__(self, "models", (ModelInfo(self.model_name, tuple(self.class_names), self.resolution,
+                                                          self.channels, self.limits.max_steps),))
+
+    def model(self, name: str = "") -> ModelInfo | None:
+        """The model a request naming `name` gets ("" : the default), or None if there is none by that name."""
+        return self.models[0] if not name else next((m for m in self.models if m.name == name), None)
 
     def to_wire(self):
         return {
@@ -86,6 +125,7 @@ class ServerInfo(Body):
             "samplers": list(self.samplers),
             "mesh_styles": list(self.mesh_styles),
             "instance_id": self.instance_id,
+            "models": [m.to_wire() for m in self.models],
         }, {}
 
     @classmethod
@@ -105,7 +145,15 @@ class ServerInfo(Body):
             samplers=read_str_list(content, "samplers"),
             mesh_styles=read_str_list(content, "mesh_styles"),
             instance_id=read_str(content, "instance_id", ""),
+            models=tuple(ModelInfo.from_wire(m) for m in _models(content)),
         )
+
+
+def _models(content: dict[str, Any]) -> list[Any]:
+    models = content.get("models", [])
+    if not isinstance(models, list) or len(models) > MAX_LIST_ITEMS:
+        raise invalid(f"'models' must be a list of at most {MAX_LIST_ITEMS} objects")
+    return models
 
 
 @dataclass(frozen=True)
@@ -114,12 +162,14 @@ class GenerateRequest(Body):
 
     class_label: a class name or an index into the server's `class_names`.
     seed: object i uses seed (seed + i) mod 2^32, so results do not depend on batching.
+    model (1.3): which of the server's models ("": its default; a 1.2 server ignores the field).
     outputs: a non-empty subset of ("voxels", "mesh"). mesh_size: edge length of the whole grid in
     the mesh's units. preview: stream a low-resolution pred_x0 grid with each progress message.
     """
 
     TYPE: ClassVar[str] = "generate"
     class_label: str | int = 0
+    model: str = ""
     seed: int = 0
     count: int = 1
     steps: int = DEFAULT_STEPS
@@ -143,7 +193,7 @@ class GenerateRequest(Body):
     @property
     def batch_key(self) -> tuple:
         """Requests with equal keys can share one denoising batch."""
-        return (self.steps, self.sampler, self.eta, self.guidance)
+        return (self.model, self.steps, self.sampler, self.eta, self.guidance)
 
     def to_wire(self):
         return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"outputs": list(self.outputs)}, {}
@@ -163,6 +213,7 @@ def _generate_fields(c: dict[str, Any]) -> dict[str, Any]:
         raise invalid(f"'outputs' must be a non-empty subset of {list(OUTPUTS)}, got {list(outputs)}")
     return dict(
         class_label=label,
+        model=read_str(c, "model", ""),
         seed=read_int(c, "seed", 0, MAX_SEED, 0),
         count=read_int(c, "count", 1, MAX_COUNT, 1),
         steps=read_int(c, "steps", 1, MAX_STEPS, DEFAULT_STEPS),
