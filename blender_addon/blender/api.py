@@ -48,6 +48,7 @@ def generate_objects(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    model: str = "",
     mesh_style: MeshStyle = DEFAULT_MESH_STYLE,
     mesh_size: float = DEFAULT_MESH_SIZE,
     steps: int = DEFAULT_STEPS,
@@ -64,10 +65,11 @@ def generate_objects(
 
     Objects are named "<class>_<seed>", carry their parameters (Regenerate/Variation work on them),
     and stand on `locations[i]`, or in a row along +x from `location` spaced 1.25 * mesh_size.
-    `rotations_z`: optional yaw per object in radians. Default collection: "Voxel Diffusion".
+    `rotations_z`: optional yaw per object in radians. Default collection: "Voxel Diffusion". `model`: which of
+    the server's models (`server_info().models`; "" is its default).
     """
     scene = scene or bpy.context.scene
-    params = [GenerationParams(class_name=c, seed=int(s), steps=steps, sampler=sampler, guidance=guidance,
+    params = [GenerationParams(class_name=c, seed=int(s), model=model, steps=steps, sampler=sampler, guidance=guidance,
                                mesh_style=mesh_style, alpha_threshold=alpha_threshold, mesh_size=mesh_size) for c, s in specs]
     results, model_name = generate_many(ServerAddress(host, port, timeout_s), params)
     if locations is None:

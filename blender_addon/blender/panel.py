@@ -32,6 +32,8 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
 
         col = layout.column()
         col.enabled = not runtime.job_running()
+        if len(runtime.model_names()) > 1:
+            col.prop(settings, "model")
         col.prop(settings, "class_name")
         row = col.row(align=True)
         row.prop(settings, "seed")

@@ -15,16 +15,32 @@ MAX_PANEL_SEED = 2**31 - 1
 """Blender's IntProperty is a signed 32-bit int, so the panel offers seeds 0..2^31-1 (the protocol takes up to 2^32-1)."""
 
 _class_items_cache: list[tuple[str, str, str]] = []  # Blender needs Python to keep enum strings alive
+_model_items_cache: list[tuple[str, str, str]] = []
+NO_MODEL = "NONE"
+
+
+def _model_items(self, context):
+    info = runtime.server_status().info
+    items = [(m.name, m.name, f"{m.resolution}³, {len(m.class_names)} classes") for m in (info.models if info else ())]
+    _model_items_cache[:] = items or [(NO_MODEL, "(connect to a server)", "No model list yet")]
+    return _model_items_cache
+
+
+def _model_changed(self, context):
+    """Keep the class one of the new model's."""
+    runtime.pick_known_class(self, runtime.server_status())
 
 
 def _class_items(self, context):
-    names = runtime.class_names()
+    names = runtime.class_names(self.model)
     items = [(n, n.replace("_", " ").title(), f"Generate a {n}") for n in names]
     _class_items_cache[:] = items or [("NONE", "(connect to a server)", "No class list yet")]
     return _class_items_cache
 
 
 class VoxelDiffusionSettings(bpy.types.PropertyGroup):
+    model: EnumProperty(name="Model", description="Which of the server's models", items=_model_items,
+                        update=_model_changed)
     class_name: EnumProperty(name="Class", description="What to generate", items=_class_items)
     seed: IntProperty(name="Seed", description="Same seed and settings give the same object", min=0, max=MAX_PANEL_SEED)
     random_seed: BoolProperty(name="Random Seed", description="Pick a new seed for every generation", default=False)
@@ -56,7 +72,7 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
     def params(self) -> GenerationParams:
         steps, sampler = preset_steps(self.quality, self.steps, self.sampler)
         return GenerationParams(
-            class_name=self.class_name, seed=self.seed, steps=steps, sampler=sampler, guidance=self.guidance,
+            class_name=self.class_name, seed=self.seed, model="" if self.model == NO_MODEL else self.model, steps=steps, sampler=sampler, guidance=self.guidance,
             mesh_style=self.mesh_style, alpha_threshold=self.alpha_threshold, mesh_size=self.mesh_size,
         )
 

@@ -69,9 +69,18 @@ def server_status() -> ServerStatus:
     return STATE.status
 
 
-def class_names() -> list[str]:
+def model_names() -> list[str]:
+    """The server's models, its default first ([] until connected)."""
     info = server_status().info
-    return list(info.class_names) if info is not None else []
+    return [m.name for m in info.models] if info is not None else []
+
+
+def class_names(model: str = "") -> list[str]:
+    """The classes of the server's `model` ("" or an unknown name: its default model)."""
+    info = server_status().info
+    if info is None:
+        return []
+    return list((info.model(model) or info.models[0]).class_names)
 
 
 def refresh_server() -> None:
@@ -93,8 +102,13 @@ def check_server_now() -> ServerStatus:
 
 
 def pick_known_class(settings, status: ServerStatus) -> None:
-    """Select the server's first class when the scene's class is not one the server knows."""
-    names = status.info.class_names if status.info is not None else ()
+    """Select the server's default model when the scene's model is not one it serves, and that model's first
+    class when the scene's class is not one of its classes."""
+    if status.info is None:
+        return
+    if status.info.model(settings.model) is None:
+        settings.model = status.info.models[0].name
+    names = class_names(settings.model)
     if names and settings.class_name not in names:
         settings.class_name = names[0]
 

@@ -82,6 +82,7 @@ def make_request(params: GenerationParams, count: int) -> GenerateRequest:
     smooth = params.mesh_style == "smooth"
     return GenerateRequest(
         class_label=params.class_name,
+        model=params.model,
         seed=params.seed,
         count=count,
         steps=params.steps,
@@ -166,13 +167,19 @@ def run_generation(
         with address.connect() as client:
             job = client.submit(make_request(params, count))
             _wait(client, [job], address, cancel or threading.Event(), on_event)
-            event = _terminal_event(params, job.terminal, client.info.model_name if client.info else "")
+            event = _terminal_event(params, job.terminal, served_model(client.info, params.model))
     except ClientError as e:
         event = FailedEvent(str(e))
     except Exception as e:  # noqa: BLE001 - a worker thread must always report back
         event = FailedEvent(f"{type(e).__name__}: {e}")
     on_event(event)
     return event
+
+
+def served_model(info: ServerInfo | None, model: str) -> str:
+    """The name of the model a request naming `model` runs on ("" for the server's default)."""
+    found = info.model(model) if info is not None else None
+    return found.name if found is not None else model
 
 
 class GenerationError(RuntimeError):
@@ -186,7 +193,7 @@ def generate_many(address: ServerAddress, params: list[GenerationParams]) -> tup
         with address.connect() as client:
             jobs = [client.submit(make_request(p, 1)) for p in params]
             _wait(client, jobs, address, threading.Event(), lambda progress: None)
-            model_name = client.info.model_name if client.info else ""
+            model_name = served_model(client.info, params[0].model) if params else ""
     except ClientError as e:
         raise GenerationError(str(e)) from e
     out = []
@@ -258,7 +265,8 @@ class ServerStatus:
         info = self.info
         if not self.connected or info is None:
             return [self.reason]
-        return [f"Model: {info.model_name or '(unnamed)'}",
+        names = ", ".join(m.name for m in info.models)
+        return [f"Model{'s' if len(info.models) > 1 else ''}: {names or '(unnamed)'}",
                 f"{len(info.class_names)} classes, {info.resolution}³ voxels",
                 f"Server {info.server_version or '?'}, protocol {info.protocol_version}"]
 

@@ -27,6 +27,7 @@ class GenerationParams:
 
     class_name: str
     seed: int
+    model: str = ""  # which of the server's models ("": its default)
     steps: int = DEFAULT_STEPS
     sampler: Sampler = DEFAULT_SAMPLER
     guidance: float = DEFAULT_GUIDANCE
@@ -54,7 +55,7 @@ class GenerationParams:
         for f in fields(cls):
             if f.name in data:
                 default = getattr(cls, f.name, None) if f.name not in ("class_name", "seed") else None
-                cast = {"class_name": str, "seed": int}.get(f.name) or type(default)
+                cast = {"class_name": str, "seed": int, "model": str}.get(f.name) or type(default)
                 kwargs[f.name] = cast(data[f.name])
         return cls(**kwargs)
 

@@ -230,6 +230,33 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
         bpy.ops.preferences.addon_disable(module=EXT_MODULE)
 
 
+def two_models(zip_path: str, wheel_only: bool, port: int) -> None:
+    """A server of two models: the panel offers both, the class list follows the chosen one, Generate and
+    Regenerate use it, and the API takes `model=`."""
+    _install_extension(zip_path, wheel_only)
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    ops, settings = bpy.ops.voxel_diffusion, bpy.context.scene.voxel_diffusion
+    runtime = _shipped("blender.runtime")
+    prefs.port, prefs.timeout = port, 5.0
+    assert ops.connect() == {"FINISHED"}
+    assert runtime.model_names() == ["tiny", "props"] and settings.model == "tiny" and settings.class_name == "chair"
+    settings.model = "props"  # the class list follows, and the class becomes one of the model's
+    assert runtime.class_names(settings.model) == ["crate", "barrel"] and settings.class_name == "crate"
+    settings.seed, settings.quality, settings.steps, settings.alpha_threshold = 3, "CUSTOM", 3, 0.5
+    assert ops.generate() == {"FINISHED"}
+    crate = bpy.data.objects["crate_3"]
+    stored = _shipped("blender.scene_build").stored_params(crate)
+    assert stored.model == "props" and crate[_shipped("blender.scene_build").PARAMS_KEY]["model_name"] == "props"
+    api = _shipped("blender.api")
+    (barrel,) = api.generate_objects([("barrel", 1)], port=port, model="props", steps=2, alpha_threshold=0.5)
+    assert _shipped("blender.scene_build").stored_params(barrel).model == "props"
+    try:
+        api.generate_objects([("chair", 1)], port=port, model="props", steps=2)
+        raise AssertionError("a class of another model must be refused")
+    except api.GenerationError as e:
+        assert "crate, barrel" in str(e), e
+
+
 def scripting_api(zip_path: str, wheel_only: bool, port: int, out_dir: str) -> None:
     """The documented API of the installed extension (bl_ext.user_default.voxel_diffusion.api): grid,
     scatter without overlaps, save."""

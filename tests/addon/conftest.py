@@ -6,10 +6,12 @@ import json
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from blender_addon.shared.server_process import LocalServer
 from server.launch import ServerProcess
 from tests.addon.blenders import BLENDERS, REPO, Blender
 from tests.tiny_models import save_tiny_checkpoint
@@ -29,6 +31,20 @@ def server_port(tiny_checkpoint) -> int:
     """`python -m server serve` on a free loopback port, ready to answer."""
     with ServerProcess(tiny_checkpoint) as server:
         yield server.port
+
+
+@pytest.fixture(scope="session")
+def two_model_port(tiny_checkpoint, tmp_path_factory) -> int:
+    """A server of two models: `tiny` (the default, 8^3: chair, table, lamp) and `props` (16^3: crate, barrel)."""
+    folder = tmp_path_factory.mktemp("two_models")
+    props = save_tiny_checkpoint(folder / "props.safetensors", ("crate", "barrel"), resolution=16, perturb=True)
+    server = LocalServer()
+    server.start(sys.executable, str(tiny_checkpoint), "127.0.0.1", 0, folder / "server.log", threads=1,
+                 project_folder=str(REPO), extra_args=["--checkpoint", str(props)])
+    try:
+        yield int(server.wait_ready(120).rsplit(":", 1)[1])
+    finally:
+        server.stop()
 
 
 @pytest.fixture

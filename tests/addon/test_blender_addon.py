@@ -31,6 +31,10 @@ def test_scripting_api(run_in_blender, install, server_port, tmp_path):
     run_in_blender("scripting_api", **install, port=server_port, out_dir=str(tmp_path))
 
 
+def test_the_panel_and_the_api_pick_a_model(run_in_blender, install, two_model_port):
+    run_in_blender("two_models", **install, port=two_model_port)
+
+
 def test_zip_for_another_python_is_refused(run_in_blender, blender, addon_zips):
     """Each Blender refuses the other zip by its version bounds, before any wheel could fail to load."""
     (other,) = (path for name, path in addon_zips.items() if name != blender.target.name)
