@@ -26,10 +26,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from blender_addon.shared.edits import Edit
 from blender_addon.shared.settings import DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, Sampler
 
 from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
-from .diffusion.samplers import SampleStep, sample_progressive
+from .diffusion.samplers import Blend, Guide, SampleStep, sample_progressive
 from .models.checkpoint import load_checkpoint
 from .models.latent import LATENT_CLIP_X0, LatentCodec
 from .models.unet import UNet3D, UNetConfig, run_cpu_batch_of_one_as_two
@@ -131,42 +132,77 @@ class VoxelGenerator:
 
     def generate_progressive(self, labels: Sequence[int], seeds: Sequence[int], steps: int = DEFAULT_STEPS,
                              sampler: Sampler = DEFAULT_SAMPLER, eta: float = DEFAULT_ETA,
-                             guidance: float = DEFAULT_GUIDANCE) -> Iterator[SampleStep]:
+                             guidance: float = DEFAULT_GUIDANCE, edit: Edit | None = None) -> Iterator[SampleStep]:
         """Yield a SampleStep (x_t, pred_x0: [N, *sample_shape] in model space, latents for a latent
         model; ``to_voxels`` turns either into voxels) after each of `steps` steps. The default settings are
         the panel's (blender_addon.shared.settings).
 
         One label (index into class_names) and one seed per sample; a seed gives the same sample
         whether generated alone or in a batch. Stop iterating to cancel. Invalid arguments raise
-        ValueError here, before the first step runs.
+        ValueError here, before the first step runs. `edit`: start from / keep a grid, or blend seeds (pass the
+        same edit to ``to_voxels``, which pastes the kept voxels back exactly).
         """
         self._validate(labels, seeds, steps, sampler, eta, guidance)
+        guide, blend = self._edit(edit, len(labels))
         return sample_progressive(
             self.model, self.diffusion, (len(labels), *self.sample_shape), steps=steps, sampler=sampler, eta=eta,
             labels=torch.tensor([int(v) for v in labels], dtype=torch.long), guidance=guidance,
             seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
-            clip_x0=True if self.codec is None else LATENT_CLIP_X0)
+            clip_x0=True if self.codec is None else LATENT_CLIP_X0, guide=guide, blend=blend)
+
+    def encode(self, voxels: np.ndarray) -> Tensor:
+        """float32 voxels [N, channels, R, R, R] in [0, 1] -> model space [N, *sample_shape] (latents through the
+        VAE's posterior mean for a latent model)."""
+        x = torch.from_numpy(np.ascontiguousarray(voxels, dtype=np.float32) * 2 - 1).to(self.device)
+        if self.codec is None:
+            return x
+        with torch.inference_mode():
+            return self.codec.encode(x)
+
+    def _edit(self, edit: Edit | None, count: int) -> tuple[Guide | None, Blend | None]:
+        """The sampler's view of an edit: x0 and the keep mask in model space (for a latent model a latent cell
+        is regenerated when any voxel of its block is in the region)."""
+        if edit is None:
+            return None, None
+        if edit.count is not None and edit.count != count:
+            raise ValueError(f"the edit describes {edit.count} objects, the request {count}")
+        blend = None if edit.blend_seeds is None else Blend(list(edit.blend_seeds), list(edit.blend_weights))
+        if edit.init is None:
+            return None, blend
+        if edit.init.shape[1:] != (self.channels,) + (self.resolution,) * 3:
+            raise ValueError(f"init must be [N, {self.channels}, {self.resolution}, {self.resolution}, "
+                             f"{self.resolution}] for this model, got {edit.init.shape}")
+        keep = None
+        if edit.region is not None:
+            region = torch.from_numpy(edit.region)[:, None].float()
+            factor = self.resolution // self.sample_shape[-1]
+            keep = torch.nn.functional.max_pool3d(region, factor) < 0.5 if factor > 1 else region < 0.5
+        return Guide(self.encode(edit.init), edit.strength, keep), blend
 
     def generate(self, labels: Sequence[int], seeds: Sequence[int], steps: int = DEFAULT_STEPS,
                  sampler: Sampler = DEFAULT_SAMPLER, eta: float = DEFAULT_ETA,
-                 guidance: float = DEFAULT_GUIDANCE) -> np.ndarray:
+                 guidance: float = DEFAULT_GUIDANCE, edit: Edit | None = None) -> np.ndarray:
         """Sample to the end: float32 voxels [N, C, R, R, R] in [0, 1] (defaults: the panel's, as
         generate_progressive)."""
         last = None
-        for last in self.generate_progressive(labels, seeds, steps, sampler, eta, guidance):
+        for last in self.generate_progressive(labels, seeds, steps, sampler, eta, guidance, edit):
             pass
-        return self.to_voxels(last.x_t)
+        return self.to_voxels(last.x_t, edit)
 
-    def to_voxels(self, x: Tensor) -> np.ndarray:
+    def to_voxels(self, x: Tensor, edit: Edit | None = None) -> np.ndarray:
         """Samples [N, *sample_shape] in model space -> float32 voxels [N, channels, R, R, R] in [0, 1].
 
         Latent models decode the whole batch through the VAE in one call (samples never interact: its GroupNorms
         are per sample, so a sample's voxels depend on its batch only through float rounding); their alpha is
-        the decoder's occupancy probability."""
+        the decoder's occupancy probability. With an `edit` that has a region, every voxel outside the region is
+        the edit's init, exactly."""
         if self._decoder is not None:
             with torch.inference_mode():
                 x = self._decoder(x.to(self.device))
-        return to_voxels(x)
+        voxels = to_voxels(x)
+        if edit is not None and edit.region is not None:  # outside the region: init, exactly
+            voxels = np.where(edit.region[:, None], voxels, edit.init.astype(np.float32))
+        return voxels
 
     def _validate(self, labels: Sequence[int], seeds: Sequence[int], steps: int, sampler: str, eta: float,
                   guidance: float) -> None:

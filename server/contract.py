@@ -7,6 +7,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from blender_addon.shared.edits import Edit
+
 
 class Step(Protocol):
     """One denoising step: `index` (0-based) of `total`; x_t and pred_x0 are model-space samples that only
@@ -35,13 +37,15 @@ class Generator(Protocol):
     def max_steps(self) -> int: ...
 
     def generate_progressive(self, labels: Sequence[int], seeds: Sequence[int], steps: int, sampler: str, eta: float,
-                             guidance: float) -> Iterator[Step]:
+                             guidance: float, edit: Edit | None = None) -> Iterator[Step]:
         """One Step after each of `steps` steps (stop iterating to cancel); one label (class index) and
-        one seed per object. Invalid arguments raise ValueError before the first step."""
+        one seed per object; `edit`: start from / keep a grid, or blend seeds. Invalid arguments raise
+        ValueError before the first step."""
 
-    def to_voxels(self, x: Any) -> np.ndarray:
-        """A step's x_t or pred_x0 [N, ...] -> float32 voxels [N, C, R, R, R] in [0, 1]."""
+    def to_voxels(self, x: Any, edit: Edit | None = None) -> np.ndarray:
+        """A step's x_t or pred_x0 [N, ...] -> float32 voxels [N, C, R, R, R] in [0, 1] (with the edit the
+        sampling used: the voxels it keeps are pasted back exactly)."""
 
     def generate(self, labels: Sequence[int], seeds: Sequence[int], steps: int, sampler: str, eta: float,
-                 guidance: float) -> np.ndarray:
+                 guidance: float, edit: Edit | None = None) -> np.ndarray:
         """Sample to the end: float32 voxels [N, C, R, R, R] in [0, 1]."""

@@ -21,6 +21,33 @@ from blender_addon.shared.settings import SAMPLERS, Sampler
 from .gaussian import GaussianDiffusion, extract
 
 
+@dataclass(frozen=True)
+class Guide:
+    """Sampling from known data instead of (only) noise: SDEdit (Meng et al. 2022) and RePaint-style
+    inpainting (Lugmayr et al. 2022, the replacement step without resampling).
+
+    x0: [B, C, R, R, R] model-space samples (latents for a latent model) to start from and/or keep.
+    strength in [0, 1]: the fraction of the steps that runs. The sample starts as x0 noised to the level of
+    the first step that runs, with the noise plain generation would start from; 1 is plain generation (x0 is
+    not used to start), 0 runs no step and returns x0.
+    keep: bool [B, 1 or C, R, R, R] or None. Where True, the sample is replaced after every step by x0 noised
+    to that step's level (fresh noise), and by x0 itself after the last: only the rest is generated.
+    """
+
+    x0: Tensor
+    strength: float = 1.0
+    keep: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class Blend:
+    """In-between samples of two seeds: sample b draws all its noise (start and steps) as the spherical
+    interpolation slerp(noise of seeds[b], noise of seeds_b[b], weights[b]); weight 0 is seeds[b]'s sample,
+    1 is seeds_b[b]'s, exactly."""
+
+    seeds_b: Sequence[int]
+    weights: Sequence[float]
+
 
 @dataclass(frozen=True)
 class SampleStep:
@@ -63,6 +90,8 @@ def sample_progressive(
     device: str | torch.device = "cpu",
     null_label: int | None = None,
     clip_x0: bool | float = True,
+    guide: Guide | None = None,
+    blend: Blend | None = None,
 ) -> Iterator[SampleStep]:
     """Denoise pure noise of `shape` [B, C, R, R, R] in `steps` steps, yielding a SampleStep after each.
 
@@ -72,7 +101,7 @@ def sample_progressive(
     Callers may stop iterating at any step (cancel). `clip_x0` clips each x_0 prediction: True to [-1, 1]
     (voxels in model space), a float b to [-b, b] (latent models), False not at all. "dpmpp_2m" (deterministic)
     and "dpmpp_2m_sde" (fresh noise every step, as DDPM) ignore `eta`; like DDIM they use only the eps half of
-    a learned-variance output.
+    a learned-variance output. `guide`: start from and/or keep known data; `blend`: in-between noise of two seeds.
     """
     if len(seeds) != shape[0]:
         raise ValueError(f"need one seed per sample: {shape[0]} samples, {len(seeds)} seeds")
@@ -82,23 +111,33 @@ def sample_progressive(
         raise ValueError(f"eta must be in [0, 1], got {eta}")
     if labels is not None and guidance != 1.0 and null_label is None:
         raise ValueError("classifier-free guidance needs null_label")
+    if guide is not None and not 0.0 <= guide.strength <= 1.0:
+        raise ValueError(f"strength must be in [0, 1], got {guide.strength}")
+    if blend is not None and not len(blend.seeds_b) == len(blend.weights) == shape[0]:
+        raise ValueError(f"a blend needs a second seed and a weight per sample ({shape[0]})")
     device = torch.device(device)
     labels = None if labels is None else labels.to(device)
     spaced = diffusion.respace(spaced_timesteps(diffusion.num_timesteps, steps))
-    generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+    draw = _noise_source(seeds, blend, shape[1:], device)
     stochastic = sampler in ("ddpm", "dpmpp_2m_sde") or (sampler == "ddim" and eta > 0.0)
+    total = spaced.num_timesteps if guide is None else round(guide.strength * spaced.num_timesteps)
 
     # inference_mode is entered per step, never held across a yield: the caller's code runs between steps.
     with torch.inference_mode():
-        x = _per_sample_noise(generators, shape[1:], device)
+        x = draw()
+        if guide is not None and total == 0:
+            yield SampleStep(index=0, total=1, t=0, x_t=guide.x0, pred_x0=guide.x0)
+            return
+        if total < spaced.num_timesteps:  # SDEdit: x0 noised to the level of the first step that runs
+            x = _noised(spaced.alphas_cumprod[total - 1], guide.x0.to(device), x)
     # The respaced timeline holds exactly the sampled timesteps, so each step goes from index i to i - 1:
     # the (t, t_prev) pairs are consecutive entries of ONE list, spaced.timestep_map (t_prev = none at i = 0).
     pred_x0: Tensor | None = None  # the previous step's, for the multistep solver
-    for index, i in enumerate(reversed(range(spaced.num_timesteps))):
+    for index, i in enumerate(reversed(range(total))):
         with torch.inference_mode():
             t = torch.full((shape[0],), i, dtype=torch.long, device=device)
             out = _model_output(model, spaced, x, t, labels, guidance, null_label)
-            noise = _per_sample_noise(generators, shape[1:], device) if stochastic and i > 0 else None
+            noise = draw() if stochastic and i > 0 else None
             if sampler == "ddpm":
                 x, pred_x0 = _ddpm_step(spaced, out, x, t, noise, clip_x0)
             elif sampler == "ddim":
@@ -106,7 +145,11 @@ def sample_progressive(
             else:
                 x, pred_x0 = _dpmpp_2m_step(spaced, out, x, t, pred_x0, noise if sampler == "dpmpp_2m_sde" else None,
                                             clip_x0)
-        yield SampleStep(index=index, total=spaced.num_timesteps, t=int(spaced.timestep_map[i]), x_t=x, pred_x0=pred_x0)
+            if guide is not None and guide.keep is not None:  # the known part, at the level x is now at
+                x0 = guide.x0.to(device)
+                known = x0 if i == 0 else _noised(spaced.alphas_cumprod_prev[i], x0, draw())
+                x = torch.where(guide.keep.to(device), known, x)
+        yield SampleStep(index=index, total=total, t=int(spaced.timestep_map[i]), x_t=x, pred_x0=pred_x0)
 
 
 def sample(model: Callable[..., Tensor], diffusion: GaussianDiffusion, shape: tuple[int, ...], **kwargs: Any) -> Tensor:
@@ -121,6 +164,35 @@ def sample(model: Callable[..., Tensor], diffusion: GaussianDiffusion, shape: tu
 def _per_sample_noise(generators: Sequence[torch.Generator], shape: tuple[int, ...], device: torch.device) -> Tensor:
     """Standard normal noise [B, *shape], row b drawn on the CPU from generators[b], then moved to device."""
     return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)
+
+
+def _noise_source(seeds: Sequence[int], blend: Blend | None, shape: tuple[int, ...],
+                  device: torch.device) -> Callable[[], Tensor]:
+    """A function drawing the next noise [B, *shape] of every sample: from its own seed's generator, or for a
+    blend the slerp of two seeds' draws (weights 0 and 1 give either seed's draw exactly)."""
+    generators = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
+    if blend is None:
+        return lambda: _per_sample_noise(generators, shape, device)
+    others = [torch.Generator().manual_seed(int(seed)) for seed in blend.seeds_b]
+    weights = [float(w) for w in blend.weights]
+    return lambda: torch.stack([slerp(a, b, w) for a, b, w in zip(_per_sample_noise(generators, shape, device),
+                                                                   _per_sample_noise(others, shape, device), weights)])
+
+
+def slerp(a: Tensor, b: Tensor, weight: float) -> Tensor:
+    """Spherical interpolation between two noise tensors of one shape (a at 0, b at 1, exactly)."""
+    if weight == 0.0 or weight == 1.0:
+        return a if weight == 0.0 else b
+    cos = torch.dot(a.flatten().double(), b.flatten().double()) / (a.double().norm() * b.double().norm())
+    theta = float(torch.arccos(cos.clamp(-1.0, 1.0)))
+    if theta < 1e-6:
+        return a + (b - a) * weight
+    return (np.sin((1.0 - weight) * theta) * a + np.sin(weight * theta) * b) / np.sin(theta)
+
+
+def _noised(abar: float, x0: Tensor, noise: Tensor) -> Tensor:
+    """q(x_t | x_0) = sqrt(abar) x0 + sqrt(1 - abar) noise (DDPM eq. 4) at a level with cumulative alpha abar."""
+    return float(np.sqrt(abar)) * x0 + float(np.sqrt(1.0 - abar)) * noise
 
 
 def _model_output(
