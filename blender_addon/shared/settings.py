@@ -2,8 +2,9 @@
 
 The panel's Normal quality, the scripting API, a generate request that leaves a field out, the server's,
 `generate`'s and `eval`'s flags and the core's generator all sample with these. Measured on the bundled model
-(README "Evaluation"): stochastic (ancestral) steps at moderate guidance keep thin parts such as legs and
-poles connected far more often than deterministic DDIM at guidance 3, at the same class accuracy.
+(README "Sampling speed"): stochastic steps at moderate guidance keep thin parts such as legs and poles
+connected far more often than deterministic ones (DDIM, DPM-Solver++ ODE); 20 DPM-Solver++(2M) SDE steps keep
+the quality bars of 25 DDPM steps on 512 fresh samples (15 do not: connectivity drops under 95%).
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from typing import Literal, get_args
 Sampler = Literal["ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde"]
 """ddpm: ancestral; ddim: deterministic (eta adds noise); dpmpp_2m: DPM-Solver++(2M); dpmpp_2m_sde: its stochastic form."""
 SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
-DEFAULT_SAMPLER = "ddpm"
-DEFAULT_STEPS = 25
+DEFAULT_SAMPLER = "dpmpp_2m_sde"
+DEFAULT_STEPS = 20
 DEFAULT_GUIDANCE = 1.5
 DEFAULT_ETA = 0.0
 DEFAULT_ALPHA_THRESHOLD = 0.9

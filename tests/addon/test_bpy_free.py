@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from blender_addon.shared.generation import GenerationParams, preset_steps
+from blender_addon.shared.settings import DEFAULT_SAMPLER, DEFAULT_STEPS
 from blender_addon.shared.background import make_request
 from blender_addon.shared.layout import footprint_radius, grid_positions, scatter_positions
 
@@ -18,8 +19,9 @@ def test_params_round_trip_through_custom_property_values():
 
 
 def test_presets_and_custom():
-    assert preset_steps("DRAFT", 99, "ddim") == (10, "ddpm")
-    assert preset_steps("HIGH", 99, "ddim") == (100, "ddpm")
+    assert preset_steps("DRAFT", 99, "ddim") == (10, DEFAULT_SAMPLER)
+    assert preset_steps("NORMAL", 99, "ddim") == (DEFAULT_STEPS, DEFAULT_SAMPLER)
+    assert preset_steps("HIGH", 99, "ddim") == (100, DEFAULT_SAMPLER)
     assert preset_steps("CUSTOM", 99, "ddim") == (99, "ddim")
 
 
