@@ -394,6 +394,10 @@ class VoxelServer:
             return ErrorReply(LIMIT_EXCEEDED, f"this server allows at most {lim.max_count} objects and, for model "
                               f"{model.name}, {model.max_steps} steps per request; got count={req.count}, "
                               f"steps={req.steps}")
+        grid = (model.channels,) + (model.resolution,) * 3
+        if req.init is not None and req.init.shape != grid:
+            return ErrorReply(INVALID_REQUEST, f"'init' must be a {list(grid)} grid for model {model.name}, got "
+                              f"{list(req.init.shape)}: voxelise the block-out at the model's resolution")
         voxel_bytes = req.count * model.channels * model.resolution**3 * 4
         if "voxels" in req.outputs and voxel_bytes > lim.max_message_bytes:
             return ErrorReply(LIMIT_EXCEEDED, f"{req.count} grids need {voxel_bytes} bytes, over the "

@@ -146,8 +146,9 @@ class Worker(threading.Thread):
         self.largest_batch = max(self.largest_batch, len(seeds))
         try:
             generator = self.generators[req.model]
+            edit = req.edit()  # None for plain generation; an edited request runs alone (its batch key is its own)
             steps = generator.generate_progressive(labels, seeds, steps=req.steps, sampler=req.sampler,
-                                                        eta=req.eta, guidance=req.guidance)
+                                                   eta=req.eta, guidance=req.guidance, edit=edit)
             with contextlib.closing(steps):
                 for step in steps:
                     if self.fault == FAULT_COMPUTE_THREAD:
@@ -162,7 +163,7 @@ class Worker(threading.Thread):
                     if now - last_progress >= self.progress_interval_s:
                         last_progress = now
                         self._progress(batch, live, starts, step)
-            return live, generator.to_voxels(last.x_t)
+            return live, generator.to_voxels(last.x_t, edit)
         except Exception as e:  # a bug or a bad model must not kill the server: fail these jobs
             log.exception("generation failed")
             for j in live:

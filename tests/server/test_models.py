@@ -1,6 +1,7 @@
 """One server, several models (protocol 1.3): `info` lists them, a request names one, batches never mix them."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -107,3 +108,38 @@ def test_serve_and_generate_cli_with_two_checkpoints(tiny_checkpoint, second_che
             assert z["voxels"].shape == (4, 16, 16, 16)
     finally:
         server.stop()
+
+
+def test_edit_requests_round_trip_the_server(make_server, generator):
+    """1.4: a request from a grid, a region and a blend; malformed ones get clear errors."""
+    server = make_server()
+    init = np.random.default_rng(1).random((4, 8, 8, 8), dtype=np.float32)
+    region = np.zeros((8, 8, 8), bool)
+    region[:, :, 4:] = True
+    with _client(server) as client:
+        kept = client.submit(p.GenerateRequest(class_label="lamp", steps=4, count=2, init=init, region=region,
+                                               strength=1.0)).result(30)
+        outside = np.broadcast_to(~region, (2, 4, 8, 8, 8))
+        assert np.array_equal(kept.voxels[outside], np.broadcast_to(init, (2, 4, 8, 8, 8))[outside])
+        same = client.submit(p.GenerateRequest(class_label="lamp", steps=4, init=init, strength=0.0)).result(30)
+        np.testing.assert_allclose(same.voxels[0], init, atol=1e-6)
+        row = client.submit(p.GenerateRequest(class_label="lamp", steps=4, seed=5, count=3, blend_seed=9)).result(30)
+        ends = [client.submit(p.GenerateRequest(class_label="lamp", steps=4, seed=s, count=3)).result(30) for s in (5, 7)]
+        np.testing.assert_array_equal(row.voxels[0], ends[0].voxels[0])  # weight 0: seed 5's object
+        with pytest.raises(JobFailed) as e:
+            client.submit(p.GenerateRequest(init=np.zeros((4, 16, 16, 16), np.float32), strength=0.5)).result(30)
+        assert e.value.code == p.INVALID_REQUEST and "[4, 8, 8, 8]" in str(e.value)
+        assert client.submit(p.GenerateRequest(steps=2)).result(30).voxels.shape == (1, 4, 8, 8, 8)  # it carries on
+
+
+@pytest.mark.parametrize("content, arrays, words", [
+    ({"strength": 0.5}, {}, "need an 'init'"),
+    ({"strength": 1.5}, {}, "strength"),
+    ({}, {"init": np.full((4, 8, 8, 8), 2.0, np.float32)}, "in [0, 1]"),
+    ({}, {"init": np.zeros((4, 8, 8, 8), np.float32), "region": np.full((8, 8, 8), 3, np.uint8)}, "0 (keep)"),
+    ({}, {"init": np.zeros((4, 8, 8, 8), np.float32), "region": np.zeros((4, 4, 4), np.uint8)}, "matching init"),
+    ({"blend_seed": -1}, {}, "blend_seed"),
+])
+def test_malformed_edit_requests_are_refused_with_the_field(content, arrays, words):
+    with pytest.raises(p.ProtocolError, match=re.escape(words)):
+        p.GenerateRequest.from_wire({"class_label": "chair", **content}, arrays)

@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..edits import Edit
 from ..settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_MAX_STEPS, DEFAULT_MESH_SIZE,
                         DEFAULT_MESH_STYLE, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, MESH_STYLES,
                         SAMPLERS)
@@ -165,6 +166,12 @@ class GenerateRequest(Body):
     model (1.3): which of the server's models ("": its default; a 1.2 server ignores the field).
     outputs: a non-empty subset of ("voxels", "mesh"). mesh_size: edge length of the whole grid in
     the mesh's units. preview: stream a low-resolution pred_x0 grid with each progress message.
+    Artist control (1.4; older servers ignore these fields and arrays, so check `protocol_version`):
+    init: float32 [C, R, R, R] in [0, 1], the grid every object starts from (array "init": float32,
+    float16, or uint8 read as /255), at `strength` in [0, 1] (1: plain generation, 0: init itself).
+    region: bool [R, R, R] (array "region", uint8 0/1): regenerate only there; the rest keeps init exactly.
+    blend_seed: object i of `count` mixes the noise of `seed` and blend_seed at weight i / (count - 1)
+    (0.5 for a single object): a row of in-betweens from seed's object to blend_seed's.
     """
 
     TYPE: ClassVar[str] = "generate"
@@ -181,10 +188,36 @@ class GenerateRequest(Body):
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
     mesh_size: float = DEFAULT_MESH_SIZE
     preview: bool = False
+    strength: float = 1.0
+    blend_seed: int | None = None
+    init: np.ndarray | None = field(default=None, compare=False)
+    region: np.ndarray | None = field(default=None, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "outputs", tuple(self.outputs))
-        _generate_fields({k: getattr(self, k) for k in self.__dataclass_fields__} | {"outputs": list(self.outputs)})
+        _generate_fields(self._content())
+        _check_grids(self.init, self.region, self.strength)
+
+    def _content(self) -> dict[str, Any]:
+        content = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in _ARRAY_FIELDS}
+        return content | {"outputs": list(self.outputs)}
+
+    @property
+    def edited(self) -> bool:
+        """Whether the request departs from plain generation (init, region or a blend)."""
+        return self.init is not None or self.blend_seed is not None
+
+    def edit(self) -> Edit | None:
+        """The request's edit for its `count` objects (None for plain generation)."""
+        if not self.edited:
+            return None
+        n = self.count
+        init = None if self.init is None else np.repeat(self.init[None], n, axis=0)
+        region = None if self.region is None else np.repeat(self.region[None], n, axis=0)
+        blend = None if self.blend_seed is None else ([self.blend_seed] * n, [i / (n - 1) if n > 1 else 0.5
+                                                                             for i in range(n)])
+        return Edit(init=init, strength=self.strength, region=region, blend_seeds=blend and blend[0],
+                    blend_weights=blend and blend[1])
 
     @property
     def seeds(self) -> list[int]:
@@ -193,14 +226,41 @@ class GenerateRequest(Body):
     @property
     def batch_key(self) -> tuple:
         """Requests with equal keys can share one denoising batch."""
-        return (self.model, self.steps, self.sampler, self.eta, self.guidance)
+        return (self.model, self.steps, self.sampler, self.eta, self.guidance) + ((id(self),) if self.edited else ())
 
     def to_wire(self):
-        return {k: getattr(self, k) for k in self.__dataclass_fields__} | {"outputs": list(self.outputs)}, {}
+        arrays = {} if self.init is None else {"init": np.asarray(self.init, np.float32)}
+        if self.region is not None:
+            arrays["region"] = self.region.astype(np.uint8)
+        return self._content(), arrays
 
     @classmethod
     def from_wire(cls, content, arrays):
-        return cls(**_generate_fields(content))
+        init = region = None
+        if "init" in arrays:
+            init = read_array(arrays, "init", ("float32", "float16", "uint8"), 4)
+            init = init.astype(np.float32) / 255 if init.dtype == np.uint8 else init.astype(np.float32)
+        if "region" in arrays:
+            region = read_array(arrays, "region", ("uint8",), 3)
+            if region.size and region.max() > 1:
+                raise invalid("array 'region' must hold 0 (keep) or 1 (regenerate)")
+            region = region.astype(bool)
+        return cls(**_generate_fields(content), init=init, region=region)
+
+
+_ARRAY_FIELDS = ("init", "region")
+
+
+def _check_grids(init: np.ndarray | None, region: np.ndarray | None, strength: float) -> None:
+    """The arrays of a generate request: init a finite [C, R, R, R] grid in [0, 1]; region [R, R, R] like it."""
+    if init is None:
+        if strength < 1.0 or region is not None:
+            raise invalid("'strength' below 1 and 'region' need an 'init' grid to start from")
+        return
+    if init.ndim != 4 or len(set(init.shape[1:])) != 1 or not np.isfinite(init).all() or init.min() < 0 or init.max() > 1:
+        raise invalid(f"array 'init' must be a finite [C, R, R, R] grid in [0, 1], got shape {list(init.shape)}")
+    if region is not None and (region.dtype != np.bool_ or region.shape != init.shape[1:]):
+        raise invalid(f"array 'region' must be [R, R, R] matching init {list(init.shape[1:])}, got {list(region.shape)}")
 
 
 def _generate_fields(c: dict[str, Any]) -> dict[str, Any]:
@@ -225,6 +285,8 @@ def _generate_fields(c: dict[str, Any]) -> dict[str, Any]:
         alpha_threshold=read_float(c, "alpha_threshold", 0.0, 1.0, DEFAULT_ALPHA_THRESHOLD),
         mesh_size=read_float(c, "mesh_size", 1e-6, 1e6, DEFAULT_MESH_SIZE),
         preview=read_bool(c, "preview", False),
+        strength=read_float(c, "strength", 0.0, 1.0, 1.0),
+        blend_seed=None if c.get("blend_seed") is None else read_int(c, "blend_seed", 0, MAX_SEED),
     )
 
 
