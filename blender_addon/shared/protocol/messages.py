@@ -221,6 +221,9 @@ class GenerateRequest(Body):
 
     @property
     def seeds(self) -> list[int]:
+        """Each object's seed: seed + i (mod 2^32); for a blend, `seed` for all (they differ by weight)."""
+        if self.blend_seed is not None:
+            return [self.seed] * self.count
         return [(self.seed + i) % (MAX_SEED + 1) for i in range(self.count)]
 
     @property
