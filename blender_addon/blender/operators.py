@@ -1,4 +1,5 @@
-"""Operators: Generate, Cancel, Regenerate, Variation, Connect, Randomize Seed, local server start/stop.
+"""Operators: Generate, Generate from Selected, Blend, Cancel, Regenerate, Regenerate Region, Variation,
+Export .vox, Connect, Randomize Seed, local server start/stop.
 
 In the UI a generation runs on a worker thread and the timer in `runtime` applies the result as one
 undo step. Under `blender -b` (no timers) the same operators block until the result is in.
@@ -6,12 +7,14 @@ undo step. Under `blender -b` (no timers) the same operators block until the res
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import bpy
+from bpy_extras.io_utils import ExportHelper
 
 from . import runtime, scene_build
 from .properties import MAX_PANEL_SEED
-from ..shared.generation import GenerationParams
+from ..shared.generation import GenerationParams, GridSource, StartGrid, region_box
 from ..shared.background import DoneEvent, FailedEvent, run_generation
 
 
@@ -35,18 +38,26 @@ def _can_generate(cls, context, needs_class: bool = True) -> bool:
     return True
 
 
-def _run(operator, context, params: GenerationParams, count: int, target: runtime.Target) -> set[str]:
+def _run(operator, context, params: GenerationParams, count: int, target: runtime.Target,
+         grid: StartGrid | GridSource | None = None) -> set[str]:
     """Start the job (UI) or run it to the end (background); report in the status bar."""
     if not bpy.app.background:
-        runtime.start_job(params, count, target)
+        runtime.start_job(params, count, target, grid)
         operator.report({"INFO"}, f"Generating {params.class_name} (seed {params.seed})…")
         return {"FINISHED"}
-    event = run_generation(runtime.server_address(), params, count)
+    event = run_generation(runtime.server_address(), params, count, grid=grid)
     if isinstance(event, DoneEvent):
         objects = runtime.apply_result(event, target)
         operator.report({"INFO"}, "Generated " + ", ".join(o.name for o in objects))
         return {"FINISHED"}
     operator.report({"ERROR"}, event.message if isinstance(event, FailedEvent) else "Generation cancelled")
+    return {"CANCELLED"}
+
+
+def _refuse(operator, message: str) -> set[str]:
+    """A bad input found before any job started: said in the panel and the status bar, no traceback."""
+    runtime.show_message(message, error=True)
+    operator.report({"ERROR"}, message)
     return {"CANCELLED"}
 
 
@@ -73,6 +84,53 @@ class VOXELDIFF_OT_generate(bpy.types.Operator):
         return _run(self, context, settings.params(), settings.variations, target)
 
 
+class VOXELDIFF_OT_generate_from_selected(bpy.types.Operator):
+    """Generate an object of the chosen class from the active mesh (a block-out), at the Strength; beside it"""
+
+    bl_idname = "voxel_diffusion.generate_from_selected"
+    bl_label = "Generate from Selected"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        obj = context.active_object
+        if obj is None or obj.type not in scene_build.GEOMETRY_TYPES:
+            cls.poll_message_set("Select a mesh to start from (a block-out, an earlier result)")
+            return False
+        return _can_generate(cls, context)
+
+    def execute(self, context):
+        settings = _settings(context)
+        if settings.random_seed:
+            settings.seed = _random_seed()
+        try:  # the mesh is read here (bpy); it is voxelised on the job's thread at the server model's grid
+            source = scene_build.source_mesh(context.active_object)
+            params = replace(settings.params(), strength=settings.strength)
+        except ValueError as e:
+            return _refuse(self, str(e))
+        location = scene_build.beside(source.bounds, params.mesh_size)
+        return _run(self, context, params, settings.variations, runtime.Target(context.scene.name, location),
+                    grid=source.start_grid)
+
+
+class VOXELDIFF_OT_blend(bpy.types.Operator):
+    """A row of objects morphing from Seed's object to To Seed's, at the 3D cursor"""
+
+    bl_idname = "voxel_diffusion.blend"
+    bl_label = "Blend"
+    bl_options = {"REGISTER"}
+
+    @classmethod
+    def poll(cls, context):
+        return _can_generate(cls, context)
+
+    def execute(self, context):
+        settings = _settings(context)
+        params = replace(settings.params(), blend_seed=settings.blend_seed, blend_count=settings.blend_count)
+        target = runtime.Target(context.scene.name, tuple(context.scene.cursor.location))
+        return _run(self, context, params, params.count, target)
+
+
 class VOXELDIFF_OT_cancel(bpy.types.Operator):
     """Cancel the running generation"""
 
@@ -92,10 +150,17 @@ class VOXELDIFF_OT_cancel(bpy.types.Operator):
 
 
 class _FromActiveObject:
+    needs_params_only = False  # True: the object's params must describe it fully (no start grid)
+
     @classmethod
     def poll(cls, context):
-        if scene_build.stored_params(context.active_object) is None:
+        params = scene_build.stored_params(context.active_object)
+        if params is None:
             cls.poll_message_set("The active object was not generated by Voxel Diffusion")
+            return False
+        if cls.needs_params_only and params.from_grid:
+            cls.poll_message_set("The active object was made from a grid (a mesh or a region edit): its settings "
+                                 "alone cannot make it again")
             return False
         return _can_generate(cls, context, needs_class=False)
 
@@ -106,11 +171,78 @@ class VOXELDIFF_OT_regenerate(_FromActiveObject, bpy.types.Operator):
     bl_idname = "voxel_diffusion.regenerate"
     bl_label = "Regenerate"
     bl_options = {"REGISTER"}
+    needs_params_only = True
 
     def execute(self, context):
         obj = context.active_object
+        params = scene_build.stored_params(obj)  # a blend's in-between comes with its whole row
+        target = runtime.Target(context.scene.name, tuple(obj.location), replace=obj.name, pick=params.blend_index)
+        return _run(self, context, params, params.count, target)
+
+
+class VOXELDIFF_OT_regenerate_region(_FromActiveObject, bpy.types.Operator):
+    """Generate the voxels of the region again (the box, or the other selected object's bounds); every other
+    voxel of the active object stays exactly as it is"""
+
+    bl_idname = "voxel_diffusion.regenerate_region"
+    bl_label = "Regenerate Region"
+    bl_options = {"REGISTER"}
+
+    def execute(self, context):
+        settings, obj = _settings(context), context.active_object
+        params, voxels = scene_build.stored_params(obj), scene_build.stored_voxels(obj)
+        if voxels is None:
+            return _refuse(self, f"{obj.name} stores no voxel grid (made by an older version): Regenerate it first")
+        try:
+            if settings.region_mode == "HELPER":
+                helpers = [o for o in context.selected_objects if o != obj]
+                if len(helpers) != 1:
+                    raise ValueError("select one helper (a cube or an empty over the part) and the generated object, "
+                                     "the generated one active")
+                box = scene_build.region_of(obj, voxels, params, helpers[0])
+            else:
+                box = settings.region_box(voxels.shape[1])
+            region = region_box(box, voxels.shape[1])
+        except ValueError as e:
+            return _refuse(self, str(e))
+        seed = _random_seed() if settings.random_seed else (params.seed + 1) % (MAX_PANEL_SEED + 1)
+        new = replace(params.plain(), seed=seed, inpainted=True)
         target = runtime.Target(context.scene.name, tuple(obj.location), replace=obj.name)
-        return _run(self, context, scene_build.stored_params(obj), 1, target)
+        return _run(self, context, new, 1, target, grid=StartGrid(voxels, region))
+
+
+class VOXELDIFF_OT_export_vox(ExportHelper, bpy.types.Operator):
+    """Write the active generated object's voxels as a MagicaVoxel .vox file (with the panel's palette)"""
+
+    bl_idname = "voxel_diffusion.export_vox"
+    bl_label = "Export .vox"
+    filename_ext = ".vox"
+    filter_glob: bpy.props.StringProperty(default="*.vox", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        if scene_build.stored_params(context.active_object) is None:
+            cls.poll_message_set("The active object was not generated by Voxel Diffusion")
+            return False
+        if scene_build.stored_voxels(context.active_object) is None:
+            cls.poll_message_set("The active object stores no voxel grid (made by an older version): Regenerate it")
+            return False
+        return True
+
+    def invoke(self, context, event):
+        self.filepath = bpy.path.clean_name(context.active_object.name) + ".vox"
+        return super().invoke(context, event)
+
+    def execute(self, context):
+        obj, settings = context.active_object, _settings(context)
+        params, voxels = scene_build.stored_params(obj), scene_build.stored_voxels(obj)
+        try:  # local and quick (a snap of R^3 voxels and a small file): no server, no job
+            path = scene_build.export_vox(bpy.path.abspath(self.filepath), voxels, params, settings.palette())
+        except (ValueError, OSError) as e:
+            return _refuse(self, f"Could not export {obj.name}: {e}")
+        runtime.show_message(f"Exported {obj.name} to {path}")
+        self.report({"INFO"}, f"Exported {path}")
+        return {"FINISHED"}
 
 
 class VOXELDIFF_OT_variation(_FromActiveObject, bpy.types.Operator):
@@ -122,7 +254,7 @@ class VOXELDIFF_OT_variation(_FromActiveObject, bpy.types.Operator):
 
     def execute(self, context):
         obj = context.active_object
-        params = scene_build.stored_params(obj).with_seed(_random_seed())
+        params = scene_build.stored_params(obj).plain().with_seed(_random_seed())
         x, y, z = obj.location
         target = runtime.Target(context.scene.name, (x + 1.25 * params.mesh_size, y, z))
         return _run(self, context, params, 1, target)
@@ -199,8 +331,12 @@ class VOXELDIFF_OT_stop_server(bpy.types.Operator):
 
 classes = (
     VOXELDIFF_OT_generate,
+    VOXELDIFF_OT_generate_from_selected,
+    VOXELDIFF_OT_blend,
     VOXELDIFF_OT_cancel,
     VOXELDIFF_OT_regenerate,
+    VOXELDIFF_OT_regenerate_region,
+    VOXELDIFF_OT_export_vox,
     VOXELDIFF_OT_variation,
     VOXELDIFF_OT_connect,
     VOXELDIFF_OT_randomize_seed,

@@ -49,6 +49,12 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
         col.row().prop(settings, "mesh_style", expand=True)
         col.prop(settings, "alpha_threshold")
         col.prop(settings, "mesh_size")
+        row = col.row(align=True)
+        row.prop(settings, "palette_mode", text="Palette")
+        if settings.palette_mode == "COLOURS":
+            row.prop(settings, "palette_colours", text="")
+        elif settings.palette_mode == "PRESET":
+            row.prop(settings, "palette_preset", text="")
 
         if runtime.job_running():
             progress = runtime.STATE.progress
@@ -57,6 +63,13 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
             layout.operator("voxel_diffusion.cancel", icon="CANCEL")
         else:
             layout.operator("voxel_diffusion.generate", icon="MESH_ICOSPHERE")
+            row = layout.row(align=True)
+            row.prop(settings, "strength", slider=True)
+            row.operator("voxel_diffusion.generate_from_selected", text="From Selected", icon="MOD_REMESH")
+            row = layout.row(align=True)
+            row.prop(settings, "blend_seed")
+            row.prop(settings, "blend_count")
+            row.operator("voxel_diffusion.blend", text="Blend", icon="IPO_EASE_IN_OUT")
         if runtime.STATE.message:
             for line in _wrap(runtime.STATE.message, 40):
                 layout.label(text=line, icon="ERROR" if runtime.STATE.message_is_error else "INFO")
@@ -79,9 +92,26 @@ class VOXELDIFF_PT_object(bpy.types.Panel):
         col.label(text=f"{params.class_name}, seed {params.seed}")
         col.label(text=f"{params.steps} {params.sampler.upper()} steps, guidance {params.guidance:g}")
         col.label(text=f"{params.mesh_style}, threshold {params.alpha_threshold:g}, size {params.mesh_size:g}")
+        edits = [f"strength {params.strength:g}" if params.strength < 1 else "",
+                 "region regenerated" if params.inpainted else "",
+                 f"blend to seed {params.blend_seed}: {params.blend_index + 1} of {params.blend_count}" if params.is_blend else "",
+                 f"palette {params.palette}" if params.palette else ""]
+        if any(edits):
+            col.label(text=", ".join(e for e in edits if e))
         row = self.layout.row(align=True)
         row.operator("voxel_diffusion.regenerate", icon="FILE_REFRESH")
         row.operator("voxel_diffusion.variation", icon="DUPLICATE")
+
+        settings = context.scene.voxel_diffusion
+        box = self.layout.box()
+        box.row().prop(settings, "region_mode", expand=True)
+        if settings.region_mode == "BOX":
+            box.prop(settings, "region_min")
+            box.prop(settings, "region_max")
+        else:
+            box.label(text="Select the helper, then this object (active)")
+        box.operator("voxel_diffusion.regenerate_region", icon="SELECT_SUBTRACT")
+        self.layout.operator("voxel_diffusion.export_vox", icon="EXPORT")
 
 
 def _wrap(text: str, width: int) -> list[str]:

@@ -5,10 +5,11 @@ What generated an object is stored on the object itself (see scene_build.store_p
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, IntVectorProperty, PointerProperty
 
 from . import runtime
 from ..shared.generation import QUALITY_PRESETS, GenerationParams, preset_steps
+from ..shared.palette import PRESETS
 from ..shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MAX_STEPS, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_GUIDANCE
 
 MAX_PANEL_SEED = 2**31 - 1
@@ -68,13 +69,42 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
                              default=DEFAULT_ALPHA_THRESHOLD, min=0.01, max=1.0)
     mesh_size: FloatProperty(name="Size", description="Edge length of the voxel grid", default=1.0, min=0.001,
                         soft_max=100.0, unit="LENGTH")
+    palette_mode: EnumProperty(name="Palette", description="Snap the colours to a few flat ones before meshing",
+                               items=[("NONE", "None", "The model's colours"),
+                                      ("COLOURS", "Colours", "A palette of K colours made from the object's own"),
+                                      ("PRESET", "Preset", "A named palette")])
+    palette_colours: IntProperty(name="Colours", description="How many colours", default=8, min=1, max=256,
+                                 soft_max=32)
+    palette_preset: EnumProperty(name="Preset", items=[(name, name, f"{len(c)} colours") for name, c in PRESETS.items()])
+    strength: FloatProperty(name="Strength", description="Generate from Selected: how far from the selected mesh "
+                            "(0 keeps its voxels, 1 ignores it)", default=0.6, min=0.0, max=1.0)
+    blend_seed: IntProperty(name="To Seed", description="Blend: the seed of the last object of the row",
+                            default=1, min=0, max=MAX_PANEL_SEED)
+    blend_count: IntProperty(name="Count", description="Blend: objects from Seed's to To Seed's, both included",
+                             default=5, min=2, max=16)
+    region_mode: EnumProperty(name="Region", items=[("BOX", "Box", "Voxel indices, the ends exclusive"),
+                                                    ("HELPER", "Helper", "The bounds of the other selected object "
+                                                     "(a cube or an empty over the part)")])
+    region_min: IntVectorProperty(name="From", description="First voxel of the region (x, y, z)", size=3, min=0,
+                                  max=256, default=(0, 0, 0))
+    region_max: IntVectorProperty(name="To", description="End of the region (x, y, z), exclusive; beyond the grid "
+                                  "means to its edge", size=3, min=1, max=256, default=(256, 256, 256))
+
+    def palette(self) -> str:
+        """The palette option as GenerationParams.palette stores it."""
+        return {"NONE": "", "COLOURS": str(self.palette_colours), "PRESET": self.palette_preset}[self.palette_mode]
 
     def params(self) -> GenerationParams:
         steps, sampler = preset_steps(self.quality, self.steps, self.sampler)
         return GenerationParams(
             class_name=self.class_name, seed=self.seed, model="" if self.model == NO_MODEL else self.model, steps=steps, sampler=sampler, guidance=self.guidance,
             mesh_style=self.mesh_style, alpha_threshold=self.alpha_threshold, mesh_size=self.mesh_size,
+            palette=self.palette(),
         )
+
+    def region_box(self, resolution: int) -> tuple[int, ...]:
+        """The box of the From / To fields in a grid of `resolution` (To clipped to the grid's edge)."""
+        return (*self.region_min, *(min(int(v), resolution) for v in self.region_max))
 
 
 classes = (VoxelDiffusionSettings,)

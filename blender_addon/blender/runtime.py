@@ -14,7 +14,7 @@ from pathlib import Path
 import bpy
 
 from . import ADDON_PACKAGE, scene_build
-from ..shared.generation import GenerationParams
+from ..shared.generation import GenerationParams, GridSource, StartGrid
 from ..shared.background import (BackgroundJob, CancelledEvent, DoneEvent, FailedEvent, ProgressEvent, ServerAddress, ServerMonitor,
                    ServerStatus, check_server)
 from ..shared.server_process import LocalServer
@@ -25,11 +25,13 @@ STATUS_MESSAGE_SECONDS = 8.0
 
 @dataclass
 class Target:
-    """Where a job's objects go: new objects in a row from `location`, or into `replace` (object name)."""
+    """Where a job's objects go: new objects in a row from `location`, or into `replace` (object name; the
+    job's result `pick` goes there: a blend's in-between is regenerated with its whole row)."""
 
     scene_name: str
     location: tuple[float, float, float] = (0.0, 0.0, 0.0)
     replace: str | None = None
+    pick: int = 0
 
 
 @dataclass
@@ -117,8 +119,8 @@ def job_running() -> bool:
     return STATE.job is not None
 
 
-def start_job(params: GenerationParams, count: int, target: Target) -> None:
-    STATE.job = BackgroundJob(server_address(), params, count).start()
+def start_job(params: GenerationParams, count: int, target: Target, grid: StartGrid | GridSource | None = None) -> None:
+    STATE.job = BackgroundJob(server_address(), params, count, grid).start()
     STATE.target = target
     STATE.progress = None
     _set_message("")
@@ -133,9 +135,9 @@ def apply_result(done: DoneEvent, target: Target) -> list[bpy.types.Object]:
     """Build (or replace) the objects of a finished job and push one undo step for all of them."""
     scene = bpy.data.scenes.get(target.scene_name) or bpy.context.scene
     replace = bpy.data.objects.get(target.replace) if target.replace else None
-    objects = scene_build.commit_results(done.objects, scene, target.location, replace=replace,
+    objects = scene_build.commit_results(done.objects, scene, target.location, replace=replace, pick=target.pick,
                                          model_name=done.model_name)
-    _undo_push("Voxel Diffusion: " + ", ".join(o.name for o in objects))
+    scene_build.undo_push("Voxel Diffusion: " + ", ".join(o.name for o in objects))
     return objects
 
 
@@ -194,6 +196,11 @@ def tick() -> float:
     return 0.1 if STATE.job is not None else 0.5
 
 
+def show_message(text: str, error: bool = False) -> None:
+    """Show `text` in the panel (and the status bar for a while): e.g. an operator's input error."""
+    _set_message(text, error)
+
+
 def _set_message(text: str, error: bool = False) -> None:
     STATE.message, STATE.message_is_error = text, error
     if text:
@@ -210,14 +217,6 @@ def _windows():
 def _status_bar(text: str | None) -> None:
     for window in _windows():
         window.workspace.status_text_set(text)
-
-
-def _undo_push(message: str) -> None:
-    windows = _windows()
-    if not windows:
-        return
-    with bpy.context.temp_override(window=windows[0]):
-        bpy.ops.ed.undo_push(message=message)
 
 
 def _redraw() -> None:

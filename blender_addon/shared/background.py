@@ -10,15 +10,21 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from . import meshing
 from .client import DEFAULT_TIMEOUT_S, ClientError, VoxelClient
-from .generation import GenerationParams
+from .generation import GeneratedObject, GenerationParams, GridSource, StartGrid, palette_kwargs
 from .meshing import MeshArrays
+from .palette import rgb_to_lab, snap_to_palette
 from .protocol import (DEFAULT_PORT, Cancelled, ErrorReply, GenerateRequest, GenerateResult, MeshData, Progress,
                        ServerInfo)
+
+EDIT_PROTOCOL = (1, 4)
+"""The protocol version whose servers understand init, strength, region and blend_seed (older ones ignore them)."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,9 @@ class ProgressEvent:
 
 @dataclass(frozen=True)
 class DoneEvent:
-    """One (params, mesh) per generated object, in seed order."""
+    """One GeneratedObject per generated object, in seed (or blend) order."""
 
-    objects: tuple[tuple[GenerationParams, MeshArrays], ...]
+    objects: tuple[GeneratedObject, ...]
     model_name: str
 
 
@@ -77,9 +83,17 @@ class ServerAddress:
         return VoxelClient(self.host, self.port, timeout_s=self.timeout_s, retries=self.retries)
 
 
-def make_request(params: GenerationParams, count: int) -> GenerateRequest:
-    """Smooth meshes come from the server (it has scikit-image); cubes are built here from voxels."""
+def make_request(params: GenerationParams, count: int, grid: StartGrid | None = None) -> GenerateRequest:
+    """Smooth meshes come from the server (it has scikit-image); cubes are built here from voxels, which
+    always come back (palette snaps, regions and .vox export need them). `grid`: the start grid (init at
+    params.strength, and its region); a blend asks for `count` in-betweens from params.seed to blend_seed."""
     smooth = params.mesh_style == "smooth"
+    edit: dict = {} if not params.is_blend else {"blend_seed": params.blend_seed}
+    if grid is not None:
+        edit |= {"init": grid.init, "strength": params.strength, "region": grid.region}
+    elif params.from_grid:
+        raise ValueError(f"{params.object_name()} was made from a grid (strength {params.strength:g}"
+                         f"{', a regenerated region' if params.inpainted else ''}): its request needs that grid")
     return GenerateRequest(
         class_label=params.class_name,
         model=params.model,
@@ -92,6 +106,7 @@ def make_request(params: GenerationParams, count: int) -> GenerateRequest:
         mesh_style=params.mesh_style,
         alpha_threshold=params.alpha_threshold,
         mesh_size=params.mesh_size,
+        **edit,
     )
 
 
@@ -101,16 +116,56 @@ def _mesh_arrays(mesh: MeshData) -> MeshArrays:
     return MeshArrays(mesh.vertices, mesh.faces, face_colors=mesh.colors)
 
 
-def result_objects(params: GenerationParams, result: GenerateResult) -> tuple[tuple[GenerationParams, MeshArrays], ...]:
-    """Server result -> (params with each object's seed, mesh arrays); cubes are meshed locally."""
+def result_objects(params: GenerationParams, result: GenerateResult,
+                   grid: StartGrid | None = None) -> tuple[GeneratedObject, ...]:
+    """Server result -> one GeneratedObject per object (params with its seed, or its place in a blend).
+
+    Cubes are meshed here from the voxels. With a palette the voxels are snapped first (palette.py); a
+    smooth mesh keeps the server's surface (a snap changes no alpha) and gets the vertex colours smooth_mesh
+    would give the snapped grid, each then set to its nearest palette colour (so Blender, which has no
+    scikit-image, never runs marching cubes). With a region (`grid.region`) a snap uses the colours the
+    kept voxels already have, and every voxel outside the region is `grid.init`'s, exactly."""
     out = []
+    blend = params.is_blend
     for i, seed in enumerate(result.seeds):
-        if params.mesh_style == "cubes":
-            mesh = meshing.cube_mesh(result.voxels[i], params.alpha_threshold, params.mesh_size)
+        p = replace(params, blend_index=i, blend_count=len(result.seeds)) if blend else params.with_seed(seed)
+        voxels, palette = snap_voxels(result.voxels[i], p, grid)
+        if p.mesh_style == "cubes":
+            mesh = meshing.cube_mesh(voxels, p.alpha_threshold, p.mesh_size)
         else:
             mesh = _mesh_arrays(result.meshes[i])
-        out.append((params.with_seed(seed), mesh))
+            if palette is not None and len(mesh.vertices):
+                mesh = MeshArrays(mesh.vertices, mesh.faces, vertex_colors=_snapped_vertex_colors(voxels, mesh, p, palette))
+        out.append(GeneratedObject(p, mesh, voxels))
     return tuple(out)
+
+
+def snap_voxels(voxels: np.ndarray, params: GenerationParams,
+                grid: StartGrid | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(voxels with colours snapped to params.palette, the palette [K, 3]); unchanged and None without a
+    palette, or for a model without colours (one channel). With a region, the palette is the colours of the
+    kept (outside) voxels when there are any, and the outside is pasted back from grid.init."""
+    kwargs = palette_kwargs(params.palette)
+    region = grid.region if grid is not None else None
+    if region is not None and kwargs and voxels.shape[0] == 4:
+        kept = grid.init[:, ~region & (grid.init[-1] >= params.alpha_threshold)]
+        if kept.size:
+            kwargs = {"palette": np.unique(kept[:3].T, axis=0)[:256]}
+    palette = None
+    if kwargs and voxels.shape[0] == 4:
+        voxels, palette = snap_to_palette(voxels, params.alpha_threshold, **kwargs)
+    if region is not None:
+        voxels = np.where(region[None], voxels, grid.init).astype(np.float32)
+    return voxels, palette
+
+
+def _snapped_vertex_colors(voxels: np.ndarray, mesh: MeshArrays, params: GenerationParams,
+                           palette: np.ndarray) -> np.ndarray:
+    colors = meshing.smooth_vertex_colors(voxels, mesh.vertices, params.alpha_threshold, params.mesh_size)
+    lab, centres = rgb_to_lab(colors[:, :3]), rgb_to_lab(palette)
+    nearest = np.argmin(((lab[:, None, :] - centres[None]) ** 2).sum(-1), axis=1)
+    colors[:, :3] = palette[nearest]
+    return colors
 
 
 class ServerLostJob(ClientError):
@@ -159,21 +214,41 @@ def run_generation(
     count: int = 1,
     on_event: Callable[[JobEvent], None] = lambda event: None,
     cancel: threading.Event | None = None,
+    grid: StartGrid | GridSource | None = None,
 ) -> JobEvent:
-    """Generate `count` objects (seeds params.seed + i) to the end, blocking. Reports every event
-    to `on_event` and returns the terminal one (DoneEvent, FailedEvent or CancelledEvent). Never raises
-    for server trouble; a dead server ends the job within `address.timeout_s` (+ 0.1 s)."""
+    """Generate `count` objects (seeds params.seed + i; a blend: its in-betweens) to the end, blocking.
+    `grid`: the start grid, or a function making it for the server's model (run here, off the main thread).
+    Reports every event to `on_event` and returns the terminal one (DoneEvent, FailedEvent or
+    CancelledEvent). Never raises for server trouble or a bad grid; a dead server ends the job within
+    `address.timeout_s` (+ 0.1 s)."""
     try:
         with address.connect() as client:
-            job = client.submit(make_request(params, count))
+            start = resolve_grid(grid, client.info, params)
+            job = client.submit(make_request(params, count, start))
             _wait(client, [job], address, cancel or threading.Event(), on_event)
-            event = _terminal_event(params, job.terminal, served_model(client.info, params.model))
-    except ClientError as e:
+            event = _terminal_event(params, job.terminal, served_model(client.info, params.model), start)
+    except (ClientError, ValueError) as e:
         event = FailedEvent(str(e))
     except Exception as e:  # noqa: BLE001 - a worker thread must always report back
         event = FailedEvent(f"{type(e).__name__}: {e}")
     on_event(event)
     return event
+
+
+def resolve_grid(grid: StartGrid | GridSource | None, info: ServerInfo, params: GenerationParams) -> StartGrid | None:
+    """The start grid for the model `params` names on this server. Raises ValueError when the server serves
+    no such model or is too old for edits (it would ignore the grid and generate from noise)."""
+    needs_edit = grid is not None or params.is_blend
+    version = tuple(int(v) for v in info.protocol_version.split(".")[:2] if v.isdigit())
+    if needs_edit and version < EDIT_PROTOCOL:
+        raise ValueError(f"the server speaks protocol {info.protocol_version}; start grids, regions and blends need "
+                         f"{'.'.join(map(str, EDIT_PROTOCOL))} or later: update the server")
+    if grid is None or isinstance(grid, StartGrid):
+        return grid
+    model = info.model(params.model)
+    if model is None:
+        raise ValueError(f"the server has no model {params.model!r}; it serves: {', '.join(m.name for m in info.models)}")
+    return grid(model)
 
 
 def served_model(info: ServerInfo | None, model: str) -> str:
@@ -186,28 +261,33 @@ class GenerationError(RuntimeError):
     """A scripted generation failed (server unavailable, invalid request, ...)."""
 
 
-def generate_many(address: ServerAddress, params: list[GenerationParams]) -> tuple[list[tuple[GenerationParams, MeshArrays]], str]:
+def generate_many(address: ServerAddress, params: list[GenerationParams],
+                  grids: Sequence[StartGrid | GridSource | None] | None = None) -> tuple[list[GeneratedObject], str]:
     """All objects at once (blocking): every request is submitted before waiting, so the server can
-    batch compatible ones. Returns ([(params, mesh)] in input order, model name); raises GenerationError."""
+    batch compatible ones (edited requests run alone). `grids[i]`: params[i]'s start grid (see
+    run_generation). A blend's params give its whole row. Returns ([GeneratedObject] in input order, model
+    name); raises GenerationError (also for a bad grid)."""
+    grids = list(grids) if grids is not None else [None] * len(params)
     try:
         with address.connect() as client:
-            jobs = [client.submit(make_request(p, 1)) for p in params]
+            grids = [resolve_grid(g, client.info, p) for p, g in zip(params, grids)]
+            jobs = [client.submit(make_request(p, p.count, g)) for p, g in zip(params, grids)]
             _wait(client, jobs, address, threading.Event(), lambda progress: None)
             model_name = served_model(client.info, params[0].model) if params else ""
-    except ClientError as e:
+    except (ClientError, ValueError) as e:
         raise GenerationError(str(e)) from e
     out = []
-    for p, job in zip(params, jobs):
-        event = _terminal_event(p, job.terminal, model_name)
+    for p, job, g in zip(params, jobs, grids):
+        event = _terminal_event(p, job.terminal, model_name, g)
         if not isinstance(event, DoneEvent):
             raise GenerationError(f"{p.object_name()}: {getattr(event, 'message', 'cancelled')}")
         out.extend(event.objects)
     return out, model_name
 
 
-def _terminal_event(params: GenerationParams, body, model_name: str) -> JobEvent:
+def _terminal_event(params: GenerationParams, body, model_name: str, grid: StartGrid | None = None) -> JobEvent:
     if isinstance(body, GenerateResult):
-        return DoneEvent(result_objects(params, body), model_name)
+        return DoneEvent(result_objects(params, body, grid), model_name)
     if isinstance(body, Cancelled):
         return CancelledEvent()
     if isinstance(body, ErrorReply):
@@ -218,13 +298,14 @@ def _terminal_event(params: GenerationParams, body, model_name: str) -> JobEvent
 class BackgroundJob:
     """`run_generation` on a daemon thread; events arrive in `self.events` (a queue.Queue)."""
 
-    def __init__(self, address: ServerAddress, params: GenerationParams, count: int = 1):
+    def __init__(self, address: ServerAddress, params: GenerationParams, count: int = 1,
+                 grid: StartGrid | GridSource | None = None):
         self.params = params
         self.count = count
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self._cancel = threading.Event()
         self._thread = threading.Thread(
-            target=run_generation, args=(address, params, count, self.events.put, self._cancel),
+            target=run_generation, args=(address, params, count, self.events.put, self._cancel, grid),
             name="voxel-diffusion-job", daemon=True,
         )
 

@@ -33,6 +33,12 @@ def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
     return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4).astype(np.float32)
 
 
+def linear_to_srgb(rgb: np.ndarray) -> np.ndarray:
+    """Scene-linear values -> sRGB-encoded in [0, 1] (the inverse of `srgb_to_linear`). Any shape; float32."""
+    c = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
+    return np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
 def with_alpha(rgb: np.ndarray) -> np.ndarray:
     """[N, 3] colours -> [N, 4] float32 with alpha = 1 (the layout of Blender colour attributes)."""
     out = np.ones((rgb.shape[0], 4), dtype=np.float32)

@@ -180,3 +180,40 @@ def smooth_mesh(voxels: np.ndarray, threshold: float = DEFAULT_THRESHOLD, size: 
         faces=np.ascontiguousarray(faces, dtype=np.int32),
         vertex_colors=with_alpha(vertex_rgb),
     )
+
+
+def lattice_offset(voxels: np.ndarray, threshold: float, style: str) -> np.ndarray:
+    """Where the mesh frame's origin lies in lattice units, for the mesh `cube_mesh` ("cubes") or `smooth_mesh`
+    ("smooth") makes of `voxels`: object-frame point p is lattice point p * max(R) / size + offset.
+
+    x, y: the grid's centre. z: the mesh's lowest vertex (meshes stand on z = 0): the bottom of the lowest
+    occupied layer for cubes; for smooth meshes the lowest marching-cubes crossing, on the vertical edges
+    below that layer (linear interpolation of alpha, as marching cubes does). float64 [3]; an empty grid
+    gives z = 0. Lets the add-on map a region or a helper object's bounds onto voxels, and recolour a smooth
+    mesh the server made (`smooth_vertex_colors`) without scikit-image."""
+    occ = _occupancy(voxels, threshold)
+    offset = np.array([occ.shape[0] / 2, occ.shape[1] / 2, 0.0])
+    layers = np.flatnonzero(occ.any(axis=(0, 1)))
+    if not len(layers):
+        return offset
+    k = int(layers[0])
+    if style == "cubes":
+        offset[2] = k
+        return offset
+    alpha = np.asarray(voxels[-1], dtype=np.float64)
+    a1 = alpha[:, :, k][occ[:, :, k]]
+    a0 = alpha[:, :, k - 1][occ[:, :, k]] if k > 0 else np.zeros_like(a1)
+    t = (threshold - a0) / np.where(a1 > a0, a1 - a0, 1.0)
+    offset[2] = k + float(np.clip(t, 0.0, 1.0).min()) - 0.5  # padded index k + t, voxel centres at +0.5
+    return offset
+
+
+def smooth_vertex_colors(voxels: np.ndarray, vertices: np.ndarray, threshold: float = DEFAULT_THRESHOLD,
+                         size: float = 1.0) -> np.ndarray:
+    """The vertex colours `smooth_mesh` gives its vertices, for any vertices in the same object frame (e.g.
+    the server's smooth mesh of the same alpha, recoloured after a palette snap). float32 [V, 4]."""
+    occ = _occupancy(voxels, threshold)
+    offset = lattice_offset(voxels, threshold, "smooth")
+    lattice = np.asarray(vertices, np.float64) * (max(occ.shape) / size) + offset
+    rgb = np.pad(voxel_rgb(voxels), ((0, 0), (1, 1), (1, 1), (1, 1)))
+    return with_alpha(_trilinear(_dilate_colors(rgb, np.pad(occ, 1)), lattice + 0.5))

@@ -288,6 +288,277 @@ def scripting_api(zip_path: str, wheel_only: bool, port: int, out_dir: str) -> N
     assert len(bpy.data.collections["Voxel Diffusion"].objects) == 12
 
 
+def _block_out(name: str, location, color=None) -> bpy.types.Object:
+    """A 1 x 1 x 2 box (a tall block-out) at `location`, with a Principled material of `color` (linear RGB)."""
+    mesh = bpy.data.meshes.new(name)
+    v = [(x, y, z) for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (0.0, 2.0)]
+    faces = [(0, 1, 3, 2), (4, 6, 7, 5), (0, 4, 5, 1), (2, 3, 7, 6), (0, 2, 6, 4), (1, 5, 7, 3)]
+    mesh.from_pydata(v, [], faces)
+    mesh.update()
+    obj = bpy.data.objects.new(name, mesh)
+    obj.location = location
+    bpy.context.scene.collection.objects.link(obj)
+    if color is not None:
+        material = bpy.data.materials.new(f"{name} material")
+        if bpy.app.version < (5, 0, 0):
+            material.use_nodes = True
+        bsdf = next(n for n in material.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+        bsdf.inputs["Base Color"].default_value = (*color, 1.0)
+        mesh.materials.append(material)
+    bpy.context.view_layer.update()
+    return obj
+
+
+def _raises(what: str, call, *args, errors=(ValueError,), **kwargs) -> str:
+    try:
+        call(*args, **kwargs)
+    except errors as e:
+        assert what in str(e), f"expected {what!r} in {e!r}"
+        return str(e)
+    raise AssertionError(f"expected an error about {what!r}")
+
+
+def artist_api(zip_path: str, wheel_only: bool, port: int, out_dir: str) -> None:
+    """Issue 12 through the installed extension's API: from a mesh (init reaches the server: strength 0 gives
+    the voxelised block-out back), a region regenerated with everything outside kept exactly (from the stored
+    grid, and from an old object's params), a blend whose ends are the two seeds' objects, palettes, .vox."""
+    _install_extension(zip_path, wheel_only)
+    api, sb = _shipped("blender.api"), _shipped("blender.scene_build")
+    voxelize, read_vox = _shipped("shared.voxelize").voxelize, _shipped("shared.vox").read_vox
+    fast = {"port": port, "steps": 3, "alpha_threshold": 0.5}
+
+    block = _block_out("Blockout", (3.0, 0.0, 0.0), color=(1.0, 0.0, 0.0))
+    kept = api.generate_from_mesh(block, "chair", strength=0.0, seed=2, **fast)
+    voxels = sb.stored_voxels(kept)
+    source = sb.source_mesh(block)
+    expected = voxelize(source.vertices, source.triangles, 8, face_colors=source.face_colors)
+    np.testing.assert_allclose(voxels, expected, atol=1e-5)  # strength 0: the start grid itself
+    occupied = voxels[3] >= 0.5
+    assert occupied.sum() > 0 and np.allclose(voxels[:3, occupied].T, (1.0, 0.0, 0.0), atol=1e-3)  # the red material
+    assert kept.location.x > 3.5 and sb.stored_params(kept).strength == 0.0
+    half = api.generate_from_mesh(block, "chair", strength=0.5, seed=2, mesh_style="cubes", **fast)
+    assert half.name == "chair_2.001" or half.name.startswith("chair_2"), half.name
+    assert len(half.data.polygons) > 0 and sb.stored_params(half).from_grid
+
+    # Bad inputs: clear messages, nothing sent.
+    empty = bpy.data.objects.new("Empty", None)
+    bpy.context.scene.collection.objects.link(empty)
+    _raises("empty object", api.generate_from_mesh, empty, "chair", port=port)
+    flat = bpy.data.meshes.new("flat")
+    flat.from_pydata([(0, 0, 0), (1, 0, 0), (0, 1, 0)], [], [])
+    flat_obj = bpy.data.objects.new("Flat", flat)
+    bpy.context.scene.collection.objects.link(flat_obj)
+    _raises("no faces", api.generate_from_mesh, flat_obj, "chair", port=port)
+    _raises("strength", api.generate_from_mesh, block, "chair", strength=1.5, port=port)
+    _raises("not an object Voxel Diffusion generated", api.inpaint, block, (0, 0, 0, 4, 4, 4), port=port)
+
+    # Regenerate a region: the voxels outside the box are kept bit for bit, and one object is changed in place.
+    (obj,) = api.generate_objects([("table", 4)], mesh_style="cubes", **fast)
+    before = sb.stored_voxels(obj)
+    _raises("inside the 8^3 grid", api.inpaint, obj, (0, 0, 0, 9, 8, 8), port=port)
+    _raises("inside the 8^3 grid", api.inpaint, obj, (4, 0, 0, 4, 8, 8), port=port)
+    box = (0, 0, 4, 8, 8, 8)
+    assert api.inpaint(obj, box, seed=11, port=port) is obj and obj.name == "table_4"
+    after = sb.stored_voxels(obj)
+    outside = np.ones((8, 8, 8), bool)
+    outside[0:8, 0:8, 4:8] = False
+    assert np.array_equal(after[:, outside], before[:, outside])
+    assert not np.array_equal(after[:, ~outside], before[:, ~outside])
+    stored = sb.stored_params(obj)
+    assert stored.inpainted and stored.seed == 11 and stored.from_grid
+    # The mesh is the new grid's: cubes built from it.
+    cubes = _shipped("shared.meshing").cube_mesh(after, 0.5, 1.0)
+    assert len(obj.data.polygons) == len(cubes.faces)
+
+    # A helper object's bounds mark the region (here the top half of the object's grid, in world space).
+    helper = _block_out("Helper", (obj.location.x, obj.location.y, obj.location.z + 0.3))
+    helper.scale = (3.0, 3.0, 1.0)
+    bpy.context.view_layer.update()
+    before = sb.stored_voxels(obj)
+    api.inpaint(obj, helper, port=port)
+    after = sb.stored_voxels(obj)
+    # offset z: the grid's lowest occupied layer sits at the object's origin; the helper spans z 0.3..2.3
+    k0 = int(np.flatnonzero((before[3] >= 0.5).any(axis=(0, 1)))[0])
+    low = max(0, min(8, int(np.floor(0.3 * 8 - 0.5 + k0)) + 1))  # first layer whose centre is above 0.3
+    assert np.array_equal(after[:, :, :, :low], before[:, :, :, :low]), low
+    assert sb.stored_params(obj).seed == 12  # seed None: the object's seed + 1
+
+    # Objects made before grids were stored: the grid is generated again from their params.
+    (old,) = api.generate_objects([("lamp", 6)], mesh_style="cubes", **fast)
+    original = sb.stored_voxels(old)
+    del old[sb.VOXELS_KEY]
+    assert sb.stored_voxels(old) is None
+    api.inpaint(old, (0, 0, 0, 8, 8, 3), port=port)
+    assert np.array_equal(sb.stored_voxels(old)[:, :, :, 3:], original[:, :, :, 3:])
+
+    # Blend: n objects in a row; the ends are the two seeds' plain objects.
+    row = api.blend("chair", 1, 2, 3, location=(0, 20, 0), **fast)
+    assert [o.name for o in row] == ["chair_1-2_0", "chair_1-2_1", "chair_1-2_2"], [o.name for o in row]
+    assert [o.location.x for o in row] == [0.0, 1.25, 2.5]
+    ends = api.generate_objects([("chair", 1), ("chair", 2)], **fast)
+    np.testing.assert_allclose(sb.stored_voxels(row[0]), sb.stored_voxels(ends[0]), atol=1e-5)
+    np.testing.assert_allclose(sb.stored_voxels(row[2]), sb.stored_voxels(ends[1]), atol=1e-5)
+    assert not np.allclose(sb.stored_voxels(row[1]), sb.stored_voxels(ends[0]), atol=1e-3)
+    assert sb.stored_params(row[1]).blend_index == 1 and sb.stored_params(row[1]).blend_count == 3
+    _raises("1 to 16", api.blend, "chair", 1, 2, 0, port=port)
+
+    # Palettes: snapped before meshing, in both styles.
+    (cubes2,) = api.generate_objects([("chair", 5)], mesh_style="cubes", palette=2, **fast)
+    v = sb.stored_voxels(cubes2)
+    assert len(np.unique(v[:3, v[3] >= 0.5].T, axis=0)) <= 2
+    (smooth,) = api.generate_objects([("chair", 5)], mesh_style="smooth", palette="gameboy", **fast)
+    gameboy = _shipped("shared.palette").PRESETS["gameboy"]
+    colors = np.zeros(len(smooth.data.vertices) * 4, np.float32)
+    smooth.data.color_attributes["Color"].data.foreach_get("color", colors)
+    srgb = _shipped("shared.colors").linear_to_srgb(colors.reshape(-1, 4)[:, :3])
+    assert np.abs(srgb[:, None, :] - gameboy[None]).max(-1).min(1).max() < 2e-3  # every vertex a palette colour
+    _raises("unknown palette", api.generate_objects, [("chair", 1)], palette="sepia", port=port)
+
+    # Export .vox and read it back.
+    path = api.export_vox(cubes2, Path(out_dir) / "chair.vox")
+    grid, palette = read_vox(path)
+    occ = v[3] >= 0.5
+    assert grid.shape == (4, 8, 8, 8) and np.array_equal(grid[3] > 0, occ)
+    np.testing.assert_allclose(grid[:3, occ], np.rint(v[:3, occ] * 255) / 255, atol=1e-6)
+    grid, _ = read_vox(api.export_vox(kept, Path(out_dir) / "pico.vox", palette="pico8"))
+    assert np.array_equal(grid[3] > 0, kept_occ := sb.stored_voxels(kept)[3] >= 0.5) and kept_occ.any()
+    _raises("not an object Voxel Diffusion generated", api.export_vox, block, Path(out_dir) / "x.vox")
+
+
+def _select(active, *others) -> None:
+    for o in bpy.context.view_layer.objects:
+        o.select_set(False)
+    for o in (*others, active):
+        o.select_set(True)
+    bpy.context.view_layer.objects.active = active
+
+
+def _operator_error(call, what: str) -> None:
+    """An operator that refuses: Blender raises its poll message or ERROR report; the panel shows the latter."""
+    try:
+        call()
+    except RuntimeError as e:
+        assert what in str(e), e
+        return
+    raise AssertionError(f"expected the operator to refuse with {what!r}")
+
+
+def artist_operators(zip_path: str, wheel_only: bool, port: int, out_dir: str) -> None:
+    """The issue-12 operators of the installed extension against the real server (blocking path, as under
+    `blender -b`), then a region job on the UI path (worker thread + timer, progress, cancel)."""
+    _install_extension(zip_path, wheel_only)
+    prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
+    ops, settings = bpy.ops.voxel_diffusion, bpy.context.scene.voxel_diffusion
+    runtime, sb = _shipped("blender.runtime"), _shipped("blender.scene_build")
+    prefs.port, prefs.timeout = port, 5.0
+    assert ops.connect() == {"FINISHED"}
+    settings.class_name, settings.seed, settings.quality, settings.steps = "chair", 3, "CUSTOM", 3
+    settings.alpha_threshold, settings.mesh_style = 0.5, "cubes"
+
+    # Generate from Selected: the block-out's voxels at strength 0, beside it.
+    block = _block_out("Blockout", (0.0, 5.0, 0.0), color=(0.0, 0.0, 1.0))
+    _select(block)
+    settings.strength = 0.0
+    assert ops.generate_from_selected() == {"FINISHED"}
+    obj = bpy.data.objects["chair_3"]
+    voxels = sb.stored_voxels(obj)
+    occupied = voxels[3] >= 0.5
+    assert occupied.any() and np.allclose(voxels[:3, occupied].T, (0.0, 0.0, 1.0), atol=1e-3)
+    assert obj.location.x > 0.5 and math.isclose(obj.location.y, 5.0, abs_tol=1e-6)
+    assert sb.stored_params(obj).strength == 0.0
+    settings.strength = 0.5
+    _select(block)
+    assert ops.generate_from_selected() == {"FINISHED"}
+    empty = bpy.data.objects.new("Empty", None)
+    bpy.context.scene.collection.objects.link(empty)
+    _select(empty)
+    _operator_error(ops.generate_from_selected, "Select a mesh")
+
+    # Regenerate Region (box): outside kept exactly; a box outside the grid is refused with a message.
+    _select(obj)
+    _operator_error(ops.regenerate, "made from a grid")  # its params alone cannot make it again
+    settings.region_min, settings.region_max = (0, 0, 4), (256, 256, 256)  # To beyond the grid: to its edge
+    assert ops.regenerate_region() == {"FINISHED"}
+    after = sb.stored_voxels(obj)
+    np.testing.assert_array_equal(after[:, :, :, :4], voxels[:, :, :, :4])
+    assert sb.stored_params(obj).inpainted and sb.stored_params(obj).seed == 4 and obj.name == "chair_3"
+    settings.region_min = (8, 0, 0)
+    _operator_error(ops.regenerate_region, "inside the 8^3 grid")
+    assert runtime.STATE.message_is_error and "inside the 8^3 grid" in runtime.STATE.message
+
+    # Regenerate Region (helper): the other selected object's bounds.
+    settings.region_mode = "HELPER"
+    _operator_error(ops.regenerate_region, "select one helper")
+    helper = _block_out("Helper", (obj.location.x, obj.location.y, obj.location.z + 0.55))
+    helper.scale = (2.0, 2.0, 1.0)
+    bpy.context.view_layer.update()
+    before = sb.stored_voxels(obj)
+    _select(obj, helper)
+    assert ops.regenerate_region() == {"FINISHED"}
+    np.testing.assert_array_equal(sb.stored_voxels(obj)[:, :, :, :4], before[:, :, :, :4])  # below the helper
+
+    # Blend: a row of 3; Regenerate one in-between (with its row) gives it back exactly.
+    settings.seed, settings.blend_seed, settings.blend_count = 1, 2, 3
+    scene = bpy.context.scene
+    scene.cursor.location = (0.0, -10.0, 0.0)
+    assert ops.blend() == {"FINISHED"}
+    row = [bpy.data.objects[f"chair_1-2_{i}"] for i in range(3)]
+    assert [o.location.x for o in row] == [0.0, 1.25, 2.5]
+    middle = sb.stored_voxels(row[1])
+    _select(row[1])
+    assert ops.regenerate() == {"FINISHED"}
+    np.testing.assert_allclose(sb.stored_voxels(row[1]), middle, atol=1e-6)
+    assert sb.stored_params(row[1]).blend_index == 1
+
+    # Palette: K colours, before meshing.
+    settings.palette_mode, settings.palette_colours, settings.seed = "COLOURS", 2, 9
+    assert ops.generate() == {"FINISHED"}
+    snapped = bpy.data.objects["chair_9"]
+    v = sb.stored_voxels(snapped)
+    assert len(np.unique(v[:3, v[3] >= 0.5].T, axis=0)) <= 2 and sb.stored_params(snapped).palette == "2"
+
+    # Export .vox, read back.
+    settings.palette_mode = "NONE"
+    _select(snapped)
+    path = Path(out_dir) / "chair_9.vox"
+    assert ops.export_vox(filepath=str(path)) == {"FINISHED"}
+    grid, _ = _shipped("shared.vox").read_vox(path)
+    assert np.array_equal(grid[3] > 0, v[3] >= 0.5)
+    np.testing.assert_allclose(grid[:3, v[3] >= 0.5], np.rint(v[:3, v[3] >= 0.5] * 255) / 255, atol=1e-6)
+    _select(block)
+    _operator_error(lambda: ops.export_vox(filepath=str(path)), "not generated by Voxel Diffusion")
+
+    # The UI path: a region job on the worker thread, applied by the timer; then one cancelled after its progress.
+    StartGrid, replace = _shipped("shared.generation").StartGrid, __import__("dataclasses").replace
+    params, grid_voxels = sb.stored_params(snapped), sb.stored_voxels(snapped)
+    region = _shipped("shared.generation").region_box((0, 0, 0, 8, 8, 3), 8)
+    runtime.start_job(replace(params, seed=77, inpainted=True), 1,
+                      runtime.Target(scene.name, tuple(snapped.location), replace=snapped.name),
+                      grid=StartGrid(grid_voxels, region))
+    _tick_until_idle(runtime, 30)  # (3 steps: progress and result may arrive in one tick; the cancel below sees it)
+    assert runtime.STATE.message.startswith("Generated"), runtime.STATE.message
+    np.testing.assert_array_equal(sb.stored_voxels(snapped)[:, ~region], grid_voxels[:, ~region])
+    runtime.start_job(replace(params, seed=78, inpainted=True, steps=1000), 1,
+                      runtime.Target(scene.name, replace=snapped.name), grid=StartGrid(grid_voxels, region))
+    _tick_until(runtime, lambda: runtime.STATE.progress is not None, 30, "progress before the cancel")
+    runtime.cancel_job()
+    _tick_until_idle(runtime, 15)
+    assert runtime.STATE.message == "Generation cancelled" and sb.stored_params(snapped).seed == 77
+    # A start grid that cannot be made (voxelize refuses the mesh on the worker thread), or that the server
+    # refuses: a message in the panel, not a traceback.
+    def no_inside(model):
+        raise ValueError("the mesh encloses no voxel at resolution 8")
+
+    runtime.start_job(replace(params.plain(), strength=0.5), 1, runtime.Target(scene.name), grid=no_inside)
+    _tick_until_idle(runtime, 15)
+    assert runtime.STATE.message_is_error and "encloses no voxel" in runtime.STATE.message, runtime.STATE.message
+    runtime.start_job(replace(params.plain(), strength=0.5), 1, runtime.Target(scene.name),
+                      grid=StartGrid(np.zeros((4, 16, 16, 16), np.float32)))
+    _tick_until_idle(runtime, 15)
+    assert runtime.STATE.message_is_error and "model's resolution" in runtime.STATE.message, runtime.STATE.message
+    bpy.ops.preferences.addon_disable(module=EXT_MODULE)
+
+
 def synthetic_build() -> None:
     """scene_build from known voxels: counts and colours match the mesh arrays exactly."""
     sys.path.insert(0, str(REPO))

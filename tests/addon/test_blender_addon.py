@@ -31,6 +31,14 @@ def test_scripting_api(run_in_blender, install, server_port, tmp_path):
     run_in_blender("scripting_api", **install, port=server_port, out_dir=str(tmp_path))
 
 
+def test_artist_control_api(run_in_blender, install, server_port, tmp_path):
+    run_in_blender("artist_api", **install, port=server_port, out_dir=str(tmp_path))
+
+
+def test_artist_control_operators(run_in_blender, install, server_port, tmp_path):
+    run_in_blender("artist_operators", **install, port=server_port, out_dir=str(tmp_path))
+
+
 def test_the_panel_and_the_api_pick_a_model(run_in_blender, install, two_model_port):
     run_in_blender("two_models", **install, port=two_model_port)
 
