@@ -25,12 +25,13 @@ projected on the other two and each triangle adds its orientation (+1 where its 
 along the ray, -1 against) to the columns whose centre it covers, at the height where it crosses them; a
 running sum along the column gives, for every voxel, the signed crossings above it (the winding number
 seen by the ray going up) and below it (going down). The estimate is the mean of these six rays
-(+-x, +-y, +-z) and a voxel is inside where its magnitude is at least 0.5:
+(+-x, +-y, +-z) and a voxel is inside where its magnitude is over 0.5:
 - closed meshes: every ray gives the same integer (0 outside, 1 inside, 2 where two closed parts of a
   block-out overlap, -1 inside an inside-out mesh), so overlapping cubes fill their union, unlike parity;
 - open meshes (a small hole, a missing face): only the rays through the hole miss, so the mean is a
   six-direction estimate of the generalised winding number (which is exactly the mean over all
-  directions) and 0.5 is its usual threshold; a lone plane gives 1/6 and stays empty.
+  directions) and 0.5 is its usual threshold; a lone plane is crossed by at most 3 of the 6 rays (1/6 when
+  axis-aligned, 1/2 when tilted) and stays empty.
 Rays through an edge or a vertex are resolved by simulation of simplicity: each centre is treated as if
 nudged by an infinitesimal (dx >> dy >> dz > 0), and each edge function is computed once per edge from
 its endpoints in a fixed (lexicographic) order, so the two triangles sharing an edge never both count, nor
@@ -130,7 +131,7 @@ def voxelize(
 
     grid_points = _place(points, triangles, r) if fit == "object" else points
     corners = grid_points[triangles]  # [T, 3 corners, 3 coordinates]
-    occupied = np.abs(_winding(corners, r)) >= 0.5
+    occupied = np.abs(_winding(corners, r)) > 0.5  # more than half the rays: a lone plane (at most 3 of 6) stays empty
     if not occupied.any():
         raise ValueError(
             f"the mesh encloses no voxel at resolution {r}: a flat or open surface (a plane, a single face) "

@@ -380,3 +380,9 @@ def test_bad_inputs_raise_a_readable_value_error(kwargs, message):
     args = dict(vertices=CUBE_V, faces=CUBE_Q, resolution=16) | kwargs
     with pytest.raises(ValueError, match=message):
         voxelize(args.pop("vertices"), args.pop("faces"), args.pop("resolution"), **args)
+
+
+def test_a_lone_tilted_triangle_encloses_nothing():
+    """Three of the six rays cross a tilted plane (mean 1/2): that is not inside."""
+    with pytest.raises(ValueError, match="encloses no voxel"):
+        voxelize(np.eye(3), np.array([[0, 1, 2]]), 8)
