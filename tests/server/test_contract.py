@@ -16,18 +16,18 @@ class _OneVoxelModel:
 
     model_name, class_names, resolution, channels, max_steps = "fake", ["dot"], 2, 4, 10
 
-    def generate_progressive(self, labels, seeds, steps, sampler, eta, guidance):
+    def generate_progressive(self, labels, seeds, steps, sampler, eta, guidance, edit=None):
         for i in range(steps):
             yield type("Step", (), {"index": i, "total": steps, "x_t": len(labels), "pred_x0": len(labels)})
 
-    def to_voxels(self, x):
+    def to_voxels(self, x, edit=None):
         voxels = np.zeros((x, 4, 2, 2, 2), np.float32)
         voxels[:, :, 0, 0, 0] = 1.0
         return voxels
 
-    def generate(self, labels, seeds, steps, sampler, eta, guidance):
-        *_, last = self.generate_progressive(labels, seeds, steps, sampler, eta, guidance)
-        return self.to_voxels(last.x_t)
+    def generate(self, labels, seeds, steps, sampler, eta, guidance, edit=None):
+        *_, last = self.generate_progressive(labels, seeds, steps, sampler, eta, guidance, edit)
+        return self.to_voxels(last.x_t, edit)
 
 
 def test_the_core_generator_and_a_fake_both_satisfy_the_contract(generator):
