@@ -42,7 +42,7 @@ def _run(operator, context, params: GenerationParams, count: int, target: runtim
          grid: StartGrid | GridSource | None = None) -> set[str]:
     """Start the job (UI) or run it to the end (background); report in the status bar."""
     if not bpy.app.background:
-        runtime.start_job(params, count, target, grid)
+        runtime.start_job(params, count, target, grid, preview=_settings(context).live_preview)
         operator.report({"INFO"}, f"Generating {params.class_name} (seed {params.seed})…")
         return {"FINISHED"}
     event = run_generation(runtime.server_address(), params, count, grid=grid)

@@ -40,6 +40,7 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
         row.operator("voxel_diffusion.randomize_seed", text="", icon="FILE_REFRESH")
         row.prop(settings, "random_seed", text="", icon="MOD_NOISE")
         col.prop(settings, "variations")
+        col.prop(settings, "live_preview")
         col.prop(settings, "quality")
         if settings.quality == "CUSTOM":
             sub = col.column(align=True)

@@ -44,6 +44,8 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
                         update=_model_changed)
     class_name: EnumProperty(name="Class", description="What to generate", items=_class_items)
     seed: IntProperty(name="Seed", description="Same seed and settings give the same object", min=0, max=MAX_PANEL_SEED)
+    live_preview: BoolProperty(name="Live Preview", default=True,
+                               description="Show the server's rough guess of the object while it denoises")
     random_seed: BoolProperty(name="Random Seed", description="Pick a new seed for every generation", default=False)
     variations: IntProperty(name="Variations", description="Objects per generation (consecutive seeds), side by side",
                             default=1, min=1, max=16)

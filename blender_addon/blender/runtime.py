@@ -41,6 +41,7 @@ class _State:
     job: BackgroundJob | None = None
     target: Target | None = None
     progress: ProgressEvent | None = None
+    preview_shown_at: float = 0.0  # when the preview object was last updated (monotonic s)
     message: str = ""
     message_is_error: bool = False
     status_bar_until: float = 0.0
@@ -119,8 +120,15 @@ def job_running() -> bool:
     return STATE.job is not None
 
 
-def start_job(params: GenerationParams, count: int, target: Target, grid: StartGrid | GridSource | None = None) -> None:
-    STATE.job = BackgroundJob(server_address(), params, count, grid).start()
+PREVIEW_EVERY_S = 0.25
+"""The live preview is rebuilt at most this often (a 16³ cube mesh takes a few milliseconds)."""
+
+
+def start_job(params: GenerationParams, count: int, target: Target, grid: StartGrid | GridSource | None = None,
+              preview: bool = False) -> None:
+    """Run a job in the background; `preview`: show the server's low-resolution guess of the first object as a
+    temporary object at the target while it runs (replaced by the result; removed on cancel or error)."""
+    STATE.job = BackgroundJob(server_address(), params, count, grid, preview).start()
     STATE.target = target
     STATE.progress = None
     _set_message("")
@@ -180,20 +188,34 @@ def tick() -> float:
         for event in job.drain():
             if isinstance(event, ProgressEvent):
                 STATE.progress = event
-            elif isinstance(event, DoneEvent):
+                _show_preview(event, job.params, target)
+                continue
+            scene_build.remove_preview()
+            if isinstance(event, DoneEvent):
                 objects = apply_result(event, target)
                 _set_message(f"Generated {', '.join(o.name for o in objects)}")
             elif isinstance(event, FailedEvent):
                 _set_message(f"Generation failed: {event.message}", error=True)
             elif isinstance(event, CancelledEvent):
                 _set_message("Generation cancelled")
-            if not isinstance(event, ProgressEvent):
-                STATE.job, STATE.target, STATE.progress = None, None, None
+            STATE.job, STATE.target, STATE.progress = None, None, None
     if STATE.status_bar_until and time.monotonic() > STATE.status_bar_until:
         STATE.status_bar_until = 0.0
         _status_bar(None)
     _redraw()
     return 0.1 if STATE.job is not None else 0.5
+
+
+def _show_preview(event: ProgressEvent, params: GenerationParams, target: Target) -> None:
+    """Update the preview object from a progress event's guess (at most every PREVIEW_EVERY_S; never for a job
+    that replaces an object in place: the object itself stays visible)."""
+    now = time.monotonic()
+    if event.preview is None or target.replace or now - STATE.preview_shown_at < PREVIEW_EVERY_S:
+        return
+    scene = bpy.data.scenes.get(target.scene_name)
+    if scene is not None:
+        scene_build.show_preview(scene, event.preview[0], params, target.location)
+        STATE.preview_shown_at = now
 
 
 def show_message(text: str, error: bool = False) -> None:
@@ -263,6 +285,7 @@ def unregister_runtime() -> None:
     if bpy.app.timers.is_registered(tick):
         bpy.app.timers.unregister(tick)
     cancel_job()
+    scene_build.remove_preview()
     STATE.job = STATE.target = None
     if STATE.monitor is not None:
         STATE.monitor.stop()

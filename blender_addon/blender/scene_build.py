@@ -24,7 +24,7 @@ from mathutils import Vector
 
 from ..shared.colors import MASK_DEFAULT_RGB, linear_to_srgb, srgb_to_linear
 from ..shared.generation import GeneratedObject, GenerationParams, StartGrid, box_from_bounds, palette_kwargs
-from ..shared.meshing import MeshArrays, lattice_offset
+from ..shared.meshing import MeshArrays, cube_mesh, lattice_offset
 from ..shared.palette import snap_to_palette
 from ..shared.protocol import ModelInfo
 from ..shared.vox import write_vox
@@ -100,6 +100,38 @@ def fill_mesh(mesh: bpy.types.Mesh, arrays: MeshArrays) -> None:
     mesh.polygons.foreach_set("use_smooth", np.full(n_faces, domain == "POINT"))
     if not mesh.materials:
         mesh.materials.append(color_material())
+
+
+PREVIEW_NAME = "Voxel Diffusion Preview"
+
+
+def show_preview(scene: bpy.types.Scene, voxels: np.ndarray, params: GenerationParams,
+                 location: Sequence[float]) -> bpy.types.Object:
+    """Show (or update) the temporary preview object: a cube mesh of the low-resolution guess `voxels`
+    [C, r, r, r] at the result's size and place. It is not part of the Voxel Diffusion collection, stores no
+    parameters, and `remove_preview` deletes it."""
+    grid = np.asarray(voxels, dtype=np.float32)
+    arrays = cube_mesh(grid, min(params.alpha_threshold, 0.5), params.mesh_size)
+    obj = bpy.data.objects.get(PREVIEW_NAME)
+    if obj is None:
+        obj = bpy.data.objects.new(PREVIEW_NAME, bpy.data.meshes.new(PREVIEW_NAME))
+        obj.display_type = "SOLID"
+        obj.hide_render = True
+    if obj.name not in scene.collection.objects:
+        scene.collection.objects.link(obj)
+    fill_mesh(obj.data, arrays)
+    obj.location = tuple(location)
+    return obj
+
+
+def remove_preview() -> None:
+    """Delete the preview object and its mesh, if there is one."""
+    obj = bpy.data.objects.get(PREVIEW_NAME)
+    if obj is not None:
+        mesh = obj.data
+        bpy.data.objects.remove(obj)
+        if mesh is not None and mesh.users == 0:
+            bpy.data.meshes.remove(mesh)
 
 
 def store_params(obj: bpy.types.Object, params: GenerationParams, model_name: str = "") -> None:

@@ -29,8 +29,12 @@ EDIT_PROTOCOL = (1, 4)
 
 @dataclass(frozen=True)
 class ProgressEvent:
+    """Step `step` of `total` done; preview: the server's low-resolution guess of the final objects, float16
+    [N, C, r, r, r] in [0, 1] (r <= 16), when the job asked for one."""
+
     step: int
     total: int
+    preview: np.ndarray | None = None
 
     @property
     def fraction(self) -> float:
@@ -83,7 +87,8 @@ class ServerAddress:
         return VoxelClient(self.host, self.port, timeout_s=self.timeout_s, retries=self.retries)
 
 
-def make_request(params: GenerationParams, count: int, grid: StartGrid | None = None) -> GenerateRequest:
+def make_request(params: GenerationParams, count: int, grid: StartGrid | None = None,
+                 preview: bool = False) -> GenerateRequest:
     """Smooth meshes come from the server (it has scikit-image); cubes are built here from voxels, which
     always come back (palette snaps, regions and .vox export need them). `grid`: the start grid (init at
     params.strength, and its region); a blend asks for `count` in-betweens from params.seed to blend_seed."""
@@ -106,6 +111,7 @@ def make_request(params: GenerationParams, count: int, grid: StartGrid | None = 
         mesh_style=params.mesh_style,
         alpha_threshold=params.alpha_threshold,
         mesh_size=params.mesh_size,
+        preview=preview,
         **edit,
     )
 
@@ -196,7 +202,7 @@ def _wait(client: VoxelClient, jobs: list, address: ServerAddress, cancel: threa
                                 "although the server answers); try again")
         for _, body in events:
             if isinstance(body, Progress):
-                on_progress(ProgressEvent(body.step, body.total))
+                on_progress(ProgressEvent(body.step, body.total, body.preview))
 
 
 def _give_up(jobs: list) -> None:
@@ -215,8 +221,10 @@ def run_generation(
     on_event: Callable[[JobEvent], None] = lambda event: None,
     cancel: threading.Event | None = None,
     grid: StartGrid | GridSource | None = None,
+    preview: bool = False,
 ) -> JobEvent:
     """Generate `count` objects (seeds params.seed + i; a blend: its in-betweens) to the end, blocking.
+    `preview`: ask for the low-resolution guess of the result with every progress event.
     `grid`: the start grid, or a function making it for the server's model (run here, off the main thread).
     Reports every event to `on_event` and returns the terminal one (DoneEvent, FailedEvent or
     CancelledEvent). Never raises for server trouble or a bad grid; a dead server ends the job within
@@ -224,7 +232,7 @@ def run_generation(
     try:
         with address.connect() as client:
             start = resolve_grid(grid, client.info, params)
-            job = client.submit(make_request(params, count, start))
+            job = client.submit(make_request(params, count, start, preview))
             _wait(client, [job], address, cancel or threading.Event(), on_event)
             event = _terminal_event(params, job.terminal, served_model(client.info, params.model), start)
     except (ClientError, ValueError) as e:
@@ -299,13 +307,13 @@ class BackgroundJob:
     """`run_generation` on a daemon thread; events arrive in `self.events` (a queue.Queue)."""
 
     def __init__(self, address: ServerAddress, params: GenerationParams, count: int = 1,
-                 grid: StartGrid | GridSource | None = None):
+                 grid: StartGrid | GridSource | None = None, preview: bool = False):
         self.params = params
         self.count = count
         self.events: queue.Queue[JobEvent] = queue.Queue()
         self._cancel = threading.Event()
         self._thread = threading.Thread(
-            target=run_generation, args=(address, params, count, self.events.put, self._cancel, grid),
+            target=run_generation, args=(address, params, count, self.events.put, self._cancel, grid, preview),
             name="voxel-diffusion-job", daemon=True,
         )
 

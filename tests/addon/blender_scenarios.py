@@ -179,6 +179,7 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
     _install_extension(zip_path, wheel_only)
     runtime, GenerationParams = _shipped("blender.runtime"), _shipped("shared.generation").GenerationParams
     ServerAddress, LocalServer = _shipped("shared.background").ServerAddress, _shipped("shared.server_process").LocalServer
+    scene_build = _shipped("blender.scene_build")
     try:
         runtime.server_address = lambda: ServerAddress("127.0.0.1", port, timeout_s=1.0, retries=1)
         scene = bpy.context.scene.name  # a name: undo invalidates RNA references
@@ -192,21 +193,26 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
         assert bpy.data.scenes[scene].voxel_diffusion.class_name == "chair"
         params = GenerationParams("lamp", 3, steps=4, alpha_threshold=0.5)
         bpy.ops.ed.undo_push(message="before")
-        runtime.start_job(params, 2, runtime.Target(scene, (0.0, 0.0, 0.0)))
+        runtime.start_job(params, 2, runtime.Target(scene, (0.0, 0.0, 0.0)), preview=True)
         seen = _tick_until_idle(runtime, 30)
         assert any(p is not None and p.total == 4 for p in seen), "no progress reached the main thread"
+        assert any(p is not None and p.preview is not None and p.preview.shape[0] == 2 for p in seen)
         assert "lamp_3" in bpy.data.objects and "lamp_4" in bpy.data.objects, runtime.STATE.message
+        assert scene_build.PREVIEW_NAME not in bpy.data.objects  # replaced by the result
         assert runtime.STATE.message.startswith("Generated") and not runtime.STATE.message_is_error
         bpy.ops.ed.undo()  # the timer pushed one undo step for both objects
         assert "lamp_3" not in bpy.data.objects and "lamp_4" not in bpy.data.objects
 
-        # Cancel a long job after its first progress.
-        runtime.start_job(GenerationParams("lamp", 9, steps=1000), 1, runtime.Target(scene))
-        _tick_until(runtime, lambda: runtime.STATE.progress is not None, 30, "progress before the cancel")
+        # Cancel a long job after its first progress; its live preview shows while it runs, then goes.
+        runtime.start_job(GenerationParams("lamp", 9, steps=1000), 1, runtime.Target(scene, (2.0, 0.0, 0.0)),
+                          preview=True)
+        _tick_until(runtime, lambda: scene_build.PREVIEW_NAME in bpy.data.objects, 30, "the live preview")
+        preview = bpy.data.objects[scene_build.PREVIEW_NAME]
+        assert tuple(preview.location) == (2.0, 0.0, 0.0) and preview.hide_render and not preview.get("voxel_diffusion")
         runtime.cancel_job()
         _tick_until_idle(runtime, 15)
         assert runtime.STATE.message == "Generation cancelled", runtime.STATE.message
-        assert "lamp_9" not in bpy.data.objects
+        assert "lamp_9" not in bpy.data.objects and scene_build.PREVIEW_NAME not in bpy.data.objects
 
         # A server killed mid-job: a clear error within seconds, Blender keeps going.
         server = LocalServer()
@@ -215,8 +221,9 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
         try:
             killed_port = int(server.wait_ready(120).rsplit(":", 1)[1])
             runtime.server_address = lambda: ServerAddress("127.0.0.1", killed_port, timeout_s=1.0, retries=1)
-            runtime.start_job(GenerationParams("chair", 1, steps=1000, alpha_threshold=0.5), 1, runtime.Target(scene))
-            _tick_until(runtime, lambda: runtime.STATE.progress is not None, 30, "progress before the kill")
+            runtime.start_job(GenerationParams("chair", 1, steps=1000, alpha_threshold=0.5), 1, runtime.Target(scene),
+                              preview=True)
+            _tick_until(runtime, lambda: scene_build.PREVIEW_NAME in bpy.data.objects, 30, "the preview before the kill")
             server.kill()
         finally:
             server.stop()
@@ -225,6 +232,7 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
         message = runtime.STATE.message  # the client words a server gone mid-job in one of two ways
         gone = "no Voxel Diffusion server answered" in message or "stopped answering" in message
         assert runtime.STATE.message_is_error and gone and f":{killed_port}" in message, message
+        assert scene_build.PREVIEW_NAME not in bpy.data.objects  # an error removes the preview too
         print(f"killed server reported after {time.monotonic() - start:.1f} s")
     finally:
         bpy.ops.preferences.addon_disable(module=EXT_MODULE)
