@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blender_addon.shared.vox import read_vox
+from blender_addon.shared.vox import vox_start_grid
 
 INIT_SUFFIXES = (".npz", ".vox", ".obj")
 
@@ -23,7 +23,7 @@ def load_init(path: Path, channels: int, resolution: int) -> np.ndarray:
                 raise ValueError(f"{path} has no 'voxels' array (expected what `generate` writes)")
             grid = np.asarray(f["voxels"], np.float32)
     elif suffix == ".vox":
-        grid = _place(read_vox(path)[0], resolution, path)
+        grid = vox_start_grid(path, resolution, channels)
     elif suffix == ".obj":
         from blender_addon.shared.voxelize import voxelize
 
@@ -37,16 +37,6 @@ def load_init(path: Path, channels: int, resolution: int) -> np.ndarray:
         raise ValueError(f"{path} holds a {list(grid.shape)} grid; this model needs [{channels}, {resolution}, "
                          f"{resolution}, {resolution}]")
     return np.clip(grid, 0.0, 1.0)
-
-
-def _place(grid: np.ndarray, resolution: int, path: Path) -> np.ndarray:
-    """A [4, X, Y, Z] grid in an R^3 one: centred in x and y, standing on z = 0."""
-    if max(grid.shape[1:]) > resolution:
-        raise ValueError(f"{path} is {list(grid.shape[1:])} voxels: larger than this model's {resolution}^3 grid")
-    out = np.zeros((4,) + (resolution,) * 3, np.float32)
-    x0, y0 = ((resolution - n) // 2 for n in grid.shape[1:3])
-    out[:, x0:x0 + grid.shape[1], y0:y0 + grid.shape[2], :grid.shape[3]] = grid
-    return out
 
 
 def read_obj(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

@@ -18,6 +18,7 @@ Artist control (protocol 1.4 servers):
     api.blend("chair", 1, 7, 5)                        # 5 in-betweens from seed 1's chair to seed 7's
     api.generate_objects([("lamp", 3)], palette=6)     # palette: K colours, a preset ("pico8"), '#rrggbb,...'
     api.export_vox(obj, "/tmp/chair.vox")
+    api.generate_from_vox("/tmp/chair.vox", "table", strength=0.7)   # a .vox model as the block-out
 
 Every function talks to the server at host:port (see `python -m server serve`) and raises
 `GenerationError` with a readable message when it is unavailable or refuses a request, and ValueError
@@ -35,10 +36,12 @@ import numpy as np
 
 from . import scene_build
 from ..shared.client import DEFAULT_TIMEOUT_S
-from ..shared.generation import GenerationParams, MeshStyle, Sampler, StartGrid, palette_kwargs, region_box
+from ..shared.generation import (GenerationParams, GridSource, MeshStyle, Sampler, StartGrid, palette_kwargs,
+                                 region_box, vox_source)
 from ..shared.background import GeneratedObject, GenerationError, ServerAddress, check_server, generate_many
 from ..shared.layout import footprint_radius, grid_positions, scatter_positions
 from ..shared.protocol import DEFAULT_PORT, ServerInfo
+from ..shared.vox import read_vox
 from ..shared.settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE,
                                DEFAULT_SAMPLER, DEFAULT_STEPS)
 
@@ -135,8 +138,8 @@ def _check_strength(strength: float) -> float:
     return float(strength)
 
 
-def generate_from_mesh(
-    obj: bpy.types.Object,
+def generate_from_grid(
+    grid: StartGrid | GridSource,
     class_name: str,
     *,
     strength: float = 0.6,
@@ -149,28 +152,44 @@ def generate_from_mesh(
     sampler: Sampler = DEFAULT_SAMPLER,
     guidance: float = DEFAULT_GUIDANCE,
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD,
-    location: Sequence[float] | None = None,
+    location: Sequence[float] = (0.0, 0.0, 0.0),
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     collection: bpy.types.Collection | None = None,
     scene: bpy.types.Scene | None = None,
 ) -> bpy.types.Object:
+    """A `class_name` object grown from a start grid (a StartGrid with init float32 [C, R, R, R] at the model's
+    resolution, or a function making one for the server's model) at `strength` (SDEdit: 0 keeps the grid, 1
+    ignores it; 0.4-0.7 keeps a block-out's shape and lets the model add the details), standing at `location`.
+    Raises ValueError (bad grid or strength) or GenerationError (server)."""
+    params = GenerationParams(class_name=class_name, seed=int(seed), model=model, steps=steps, sampler=sampler,
+                              guidance=guidance, mesh_style=mesh_style, alpha_threshold=alpha_threshold,
+                              mesh_size=mesh_size, strength=_check_strength(strength), palette=palette_text(palette))
+    results, model_name = generate_many(ServerAddress(host, port, timeout_s), [params], [grid])
+    return _build(results, model_name, location, None, None, mesh_size, collection, scene)[0]
+
+
+def generate_from_mesh(obj: bpy.types.Object, class_name: str, *, location: Sequence[float] | None = None,
+                       **settings) -> bpy.types.Object:
     """A `class_name` object grown from `obj` (a block-out, an earlier result, any mesh): its evaluated mesh is
     voxelised in world space (`scene_build.source_mesh`: modifiers applied, triangulated, colours from the
     active colour attribute, else the materials' base colours, else grey) at the model's grid, placed like
-    the training objects, and sampled from at `strength` (SDEdit: 0 keeps the grid, 1 ignores it; 0.4-0.7
-    keeps the block-out's shape and lets the model add the details). The object lands beside `obj` (+x) unless
-    `location` is given. Raises ValueError (bad object or strength) or GenerationError (server)."""
-    strength = _check_strength(strength)
+    the training objects. It lands beside `obj` (+x) unless `location` is given; `settings`: the keywords of
+    `generate_from_grid` (strength, seed, model, palette, ...). Raises ValueError or GenerationError."""
     source = scene_build.source_mesh(obj)
-    params = GenerationParams(class_name=class_name, seed=int(seed), model=model, steps=steps, sampler=sampler,
-                              guidance=guidance, mesh_style=mesh_style, alpha_threshold=alpha_threshold,
-                              mesh_size=mesh_size, strength=strength, palette=palette_text(palette))
-    results, model_name = generate_many(ServerAddress(host, port, timeout_s), [params],
-                                        [source.start_grid])
-    location = scene_build.beside(source.bounds, mesh_size) if location is None else location
-    return _build(results, model_name, location, None, None, mesh_size, collection, scene)[0]
+    if location is None:
+        location = scene_build.beside(source.bounds, settings.get("mesh_size", DEFAULT_MESH_SIZE))
+    return generate_from_grid(source.start_grid, class_name, location=location, **settings)
+
+
+def generate_from_vox(path: str | Path, class_name: str, **settings) -> bpy.types.Object:
+    """A `class_name` object grown from a MagicaVoxel .vox file (its first model, placed in the model's grid like
+    the training objects; no larger than the grid); `settings`: the keywords of `generate_from_grid`. Raises
+    ValueError (a bad file, strength, ...) or GenerationError (server)."""
+    path = Path(bpy.path.abspath(str(path)))
+    read_vox(path)  # a bad file fails here, before any request
+    return generate_from_grid(vox_source(path), class_name, **settings)
 
 
 def _generated(obj) -> GenerationParams:

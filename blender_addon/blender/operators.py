@@ -10,11 +10,12 @@ import random
 from dataclasses import replace
 
 import bpy
-from bpy_extras.io_utils import ExportHelper
+from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import runtime, scene_build
 from .properties import MAX_PANEL_SEED
-from ..shared.generation import GenerationParams, GridSource, StartGrid, region_box
+from ..shared.generation import GenerationParams, GridSource, StartGrid, region_box, vox_source
+from ..shared.vox import read_vox
 from ..shared.background import DoneEvent, FailedEvent, run_generation
 
 
@@ -84,6 +85,13 @@ class VOXELDIFF_OT_generate(bpy.types.Operator):
         return _run(self, context, settings.params(), settings.variations, target)
 
 
+def _params_from_grid(settings) -> GenerationParams:
+    """The panel's parameters for an object grown from a grid, at its Strength (a new seed first if asked)."""
+    if settings.random_seed:
+        settings.seed = _random_seed()
+    return replace(settings.params(), strength=settings.strength)
+
+
 class VOXELDIFF_OT_generate_from_selected(bpy.types.Operator):
     """Generate an object of the chosen class from the active mesh (a block-out), at the Strength; beside it"""
 
@@ -101,16 +109,39 @@ class VOXELDIFF_OT_generate_from_selected(bpy.types.Operator):
 
     def execute(self, context):
         settings = _settings(context)
-        if settings.random_seed:
-            settings.seed = _random_seed()
         try:  # the mesh is read here (bpy); it is voxelised on the job's thread at the server model's grid
             source = scene_build.source_mesh(context.active_object)
-            params = replace(settings.params(), strength=settings.strength)
+            params = _params_from_grid(settings)
         except ValueError as e:
             return _refuse(self, str(e))
         location = scene_build.beside(source.bounds, params.mesh_size)
         return _run(self, context, params, settings.variations, runtime.Target(context.scene.name, location),
                     grid=source.start_grid)
+
+
+class VOXELDIFF_OT_generate_from_vox(ImportHelper, bpy.types.Operator):
+    """Generate an object of the chosen class from a MagicaVoxel .vox model (a block-out), at the Strength, at the
+    3D cursor"""
+
+    bl_idname = "voxel_diffusion.generate_from_vox"
+    bl_label = "Generate from .vox"
+    bl_options = {"REGISTER"}
+    filename_ext = ".vox"
+    filter_glob: bpy.props.StringProperty(default="*.vox", options={"HIDDEN"})
+
+    @classmethod
+    def poll(cls, context):
+        return _can_generate(cls, context)
+
+    def execute(self, context):
+        settings, path = _settings(context), bpy.path.abspath(self.filepath)
+        try:  # checked here, read again at the model's grid on the job's thread
+            read_vox(path)
+        except (ValueError, OSError) as e:
+            return _refuse(self, f"Cannot use {path} as a block-out: {e}")
+        params = _params_from_grid(settings)
+        target = runtime.Target(context.scene.name, tuple(context.scene.cursor.location))
+        return _run(self, context, params, settings.variations, target, grid=vox_source(path))
 
 
 class VOXELDIFF_OT_blend(bpy.types.Operator):
@@ -332,6 +363,7 @@ class VOXELDIFF_OT_stop_server(bpy.types.Operator):
 classes = (
     VOXELDIFF_OT_generate,
     VOXELDIFF_OT_generate_from_selected,
+    VOXELDIFF_OT_generate_from_vox,
     VOXELDIFF_OT_blend,
     VOXELDIFF_OT_cancel,
     VOXELDIFF_OT_regenerate,

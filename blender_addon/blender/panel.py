@@ -67,6 +67,7 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
             row = layout.row(align=True)
             row.prop(settings, "strength", slider=True)
             row.operator("voxel_diffusion.generate_from_selected", text="From Selected", icon="MOD_REMESH")
+            row.operator("voxel_diffusion.generate_from_vox", text="From .vox", icon="FILE_VOLUME")
             row = layout.row(align=True)
             row.prop(settings, "blend_seed")
             row.prop(settings, "blend_count")

@@ -8,6 +8,7 @@ an object came from one (`from_grid`), which is why such an object cannot be reg
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, NamedTuple
@@ -15,9 +16,9 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .meshing import MeshArrays
-
 from .settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE, DEFAULT_SAMPLER,
                        DEFAULT_STEPS, MeshStyle, Sampler)
+from .vox import vox_start_grid
 
 if TYPE_CHECKING:
     from .protocol import ModelInfo
@@ -157,6 +158,11 @@ class StartGrid:
 GridSource = Callable[["ModelInfo"], StartGrid]
 """Makes the start grid for the model a request will run on (a mesh is voxelised at its resolution); called on
 the job's worker thread once the server's info is in."""
+
+
+def vox_source(path: str | os.PathLike) -> GridSource:
+    """The start grid of a MagicaVoxel file, for whichever model the request runs on (read on the job's thread)."""
+    return lambda model: StartGrid(init=vox_start_grid(path, model.resolution, model.channels))
 
 
 def region_box(box: Sequence[int], resolution: int) -> np.ndarray:

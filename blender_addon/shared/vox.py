@@ -283,3 +283,17 @@ def read_vox(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     voxels[:3, x, y, z] = palette[c, :3].T / np.float32(255)
     voxels[3, x, y, z] = 1.0
     return voxels, palette
+
+
+def vox_start_grid(path: str | os.PathLike, resolution: int, channels: int = 4) -> np.ndarray:
+    """A .vox model as a start grid float32 [channels (4 RGBA, or 1: alpha), R, R, R]: placed like the training
+    objects (centred in x and y, standing on z = 0). Raises ValueError for a bad file or a model larger than
+    the grid."""
+    voxels, _ = read_vox(path)
+    if max(voxels.shape[1:]) > resolution:
+        raise ValueError(f"{os.fspath(path)} is {list(voxels.shape[1:])} voxels: larger than the model's "
+                         f"{resolution}^3 grid (crop or downsample it in MagicaVoxel)")
+    grid = np.zeros((4,) + (resolution,) * 3, np.float32)
+    x0, y0 = ((resolution - n) // 2 for n in voxels.shape[1:3])
+    grid[:, x0:x0 + voxels.shape[1], y0:y0 + voxels.shape[2], :voxels.shape[3]] = voxels
+    return grid if channels == 4 else grid[3:]
