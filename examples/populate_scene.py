@@ -49,12 +49,7 @@ def stage(scene: bpy.types.Scene, resolution: tuple[int, int], samples: int) -> 
     bpy.ops.mesh.primitive_plane_add(size=14.0)
     ground = bpy.context.active_object
     ground.name = "Ground"
-    material = bpy.data.materials.new("Ground")
-    material.diffuse_color = (0.3, 0.3, 0.27, 1.0)
-    if bpy.app.version < (5, 0, 0):
-        material.use_nodes = True
-    material.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (0.3, 0.3, 0.27, 1.0)
-    ground.data.materials.append(material)
+    ground.data.materials.append(flat_material("Ground", (0.3, 0.3, 0.27)))
 
     sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
     sun.data.energy = 3.0
@@ -93,6 +88,60 @@ def sky(scene: bpy.types.Scene, color: tuple[float, float, float], strength: flo
     background.inputs["Color"].default_value = (*color, 1.0)
     background.inputs["Strength"].default_value = strength
     world.color = color  # the viewport's world colour
+
+
+def flat_material(name: str, color: tuple[float, float, float]) -> bpy.types.Material:
+    """A Principled material of one colour (viewport and render)."""
+    material = bpy.data.materials.get(name) or bpy.data.materials.new(name)
+    material.diffuse_color = (*color, 1.0)
+    if bpy.app.version < (5, 0, 0):
+        material.use_nodes = True
+    material.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (*color, 1.0)
+    return material
+
+
+def label(text: str, location: tuple[float, float, float], size: float) -> None:
+    """A flat dark text object lying on the ground (the class name under an object)."""
+    curve = bpy.data.curves.new(f"label_{text}", type="FONT")
+    curve.body, curve.size, curve.align_x = text, size, "CENTER"
+    obj = bpy.data.objects.new(f"label_{text}", curve)
+    obj.location = location
+    curve.materials.append(flat_material("Label", (0.02, 0.02, 0.02)))
+    bpy.context.scene.collection.objects.link(obj)
+
+
+def grid_locations(count: int, columns: int, spacing: float) -> list[tuple[float, float, float]]:
+    """`count` points on the ground, row by row (`columns` wide, the first row at the back), centred on the origin."""
+    rows = math.ceil(count / columns)
+    return [((i % columns - (columns - 1) / 2) * spacing, ((rows - 1) / 2 - i // columns) * spacing, 0.0)
+            for i in range(count)]
+
+
+def gallery_stage(scene: bpy.types.Scene, ortho_scale: float, resolution: tuple[int, int], samples: int,
+                  center: tuple[float, float] = (0.0, 0.0)) -> None:
+    """A light studio for a grid of objects on the ground around `center`: a pale ground, a sun, a soft sky and
+    an orthographic camera looking down at 45 degrees, `ortho_scale` wide (the longer side of the frame)."""
+    bpy.ops.mesh.primitive_plane_add(size=40.0, location=(*center, 0.0))
+    ground = bpy.context.active_object
+    ground.data.materials.append(flat_material("Ground", (0.6, 0.6, 0.58)))
+    sun = bpy.data.objects.new("Sun", bpy.data.lights.new("Sun", "SUN"))
+    sun.data.energy, sun.data.angle = 2.5, math.radians(8)
+    sun.rotation_euler = (math.radians(40), 0.0, math.radians(25))
+    scene.collection.objects.link(sun)
+    sky(scene, (0.8, 0.85, 0.95), strength=0.5)
+    scene.view_settings.view_transform = "Standard"  # keep the model's colours (AgX desaturates them)
+
+    camera = bpy.data.objects.new("Camera", bpy.data.cameras.new("Camera"))
+    camera.data.type, camera.data.ortho_scale = "ORTHO", ortho_scale
+    tilt = math.radians(45)
+    camera.location = (center[0], center[1] - 20.0 * math.sin(tilt), 20.0 * math.cos(tilt) + 0.4)
+    camera.rotation_euler = (tilt, 0.0, 0.0)
+    scene.collection.objects.link(camera)
+    scene.camera = camera
+    scene.render.engine = "CYCLES"
+    scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", samples, False
+    scene.render.resolution_x, scene.render.resolution_y = resolution
+    scene.render.resolution_percentage = 100
 
 
 def main() -> None:

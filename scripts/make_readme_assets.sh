@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate every figure and table the README shows from the bundled model (CPU, ~10 min on 2 cores):
 # evaluation report + gallery, the steps/guidance sweep, Blender renders of every class in both mesh
-# styles and the demo scene (scripts/train_default.sh draws the training loss curve).
+# styles, the artist-control pictures and the demo scene (scripts/train_default.sh draws the training loss curve).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-models/default_16.safetensors}
@@ -18,6 +18,7 @@ $PY -m server eval --checkpoint "$MODEL" --classifier models/classifier_16.safet
     --n-per-class 4 --sweep-steps ddim:10,ddim:25,ddpm:10,ddpm:25,ddpm:50,ddpm:100,ddpm:1000 \
     --sweep-guidance 1,1.5,2,3,5 --batch-size 128 --out docs/eval
 $PY scripts/with_server.py "$MODEL" examples/render_gallery.py --out docs/images
+$PY scripts/with_server.py "$MODEL" examples/render_artist_control.py --out docs/images
 $PY scripts/with_server.py "$MODEL" examples/populate_scene.py --out out/demo --count 8 --samples 32 \
     --resolution 960 640
 cp out/demo/scene.png docs/images/scene.png
