@@ -6,7 +6,7 @@ server with --server tcp://HOST:PORT (then --checkpoint is not needed; IPv6: tcp
 A server protected by CurveZMQ needs --curve-client-secret DIR/clients/NAME.key_secret and
 --curve-server-public DIR/server.key (see `python -m server keys`).
 
-Artist control: --init FILE (.npz from `generate`, a MagicaVoxel .vox, or an .obj mesh, voxelised) starts
+Artist control: --init FILE (.npz from `generate`, a MagicaVoxel .vox, or an .obj / .ply mesh, voxelised) starts
 from that grid at --strength; --region x0,y0,z0,x1,y1,z1 regenerates only that box of it; --blend-seed B makes
 --count in-betweens from --seed's object to B's. --palette K | preset | '#rrggbb,...' snaps the colours to
 flat parts; --format vox writes MagicaVoxel files (the voxels, with their palette).

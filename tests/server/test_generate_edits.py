@@ -6,7 +6,7 @@ import pytest
 
 from blender_addon.shared.vox import read_vox, write_vox
 from server import generate_cmd
-from server.grid_files import load_init, read_obj, region_box
+from server.grid_files import load_init, read_obj, read_ply, region_box
 
 
 def _generate(tiny_checkpoint, out, *extra: str) -> int:
@@ -46,6 +46,24 @@ def test_a_blend_row_and_a_palette(tiny_checkpoint, tmp_path):
         voxels = f["voxels"]
     solid = voxels[3] >= 0.5
     assert len(np.unique(voxels[:3][:, solid].T, axis=0)) <= 2
+
+
+def test_a_ply_mesh_written_by_generate_reads_back_and_is_a_start(tiny_checkpoint, tmp_path):
+    assert _generate(tiny_checkpoint, tmp_path / "a", "--seed", "4", "--mesh-style", "cubes") == 0
+    mesh = tmp_path / "a" / "lamp_4.ply"
+    vertices, tris, colors = read_ply(mesh)
+    assert vertices.shape[1] == 3 and tris.shape[1] == 3 and colors.shape == (len(vertices), 3)
+    assert 0.0 <= colors.min() and colors.max() <= 1.0 and tris.max() < len(vertices)
+    ascii_cube = ("ply\nformat ascii 1.0\nelement vertex 8\nproperty float x\nproperty float y\nproperty float z\n"
+                  "element face 6\nproperty list uchar int vertex_indices\nend_header\n"
+                  + "".join(f"{x} {y} {z}\n" for x in (0, 1) for y in (0, 1) for z in (0, 1))
+                  + "4 0 1 3 2\n4 4 6 7 5\n4 0 4 5 1\n4 2 3 7 6\n4 0 2 6 4\n4 1 5 7 3\n")
+    (tmp_path / "cube.ply").write_text(ascii_cube)
+    assert (load_init(tmp_path / "cube.ply", 4, 8)[3] > 0.5).sum() >= 27
+    assert _generate(tiny_checkpoint, tmp_path / "b", "--init", str(mesh), "--strength", "0.5") == 0
+    (tmp_path / "bad.ply").write_bytes(b"ply\nformat binary_big_endian 1.0\nend_header\n")
+    with pytest.raises(ValueError, match="not supported"):
+        read_ply(tmp_path / "bad.ply")
 
 
 def test_an_obj_mesh_is_voxelised_as_the_start(tiny_checkpoint, tmp_path):
