@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_models.py --checkpoint models/default_16.safetensors \\
         --checkpoint models/experiments/latent_32_f4_resume/ckpt_last.safetensors
 
-At the default settings (blender_addon.shared.settings) and the default precision: the minimum over --repeats of
+At the default settings (blender_addon.shared.settings) and the default precision: after a warm-up, the minimum over --repeats of
 one object's wall time at 1 and 2 threads, and the time per object in a batch of --batch; the last column is each
 model's 2-thread time over the first model's. Timing does not depend on how far a model has been trained.
 """
@@ -11,22 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_sampling import best_seconds  # noqa: E402  (bench/ is on sys.path when run as a script)
 from diffusion_core.pipeline import VoxelGenerator  # noqa: E402
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> int:
@@ -43,10 +34,9 @@ def main() -> int:
         row = []
         for threads in (1, 2):
             torch.set_num_threads(threads)
-            gen.generate([0], [0])  # warm-up
-            row.append(best_of(args.repeats, lambda: gen.generate([0], [1])))
+            row.append(best_seconds(lambda: gen.generate([0], [1]), args.repeats))
         labels = [i % len(gen.class_names) for i in range(args.batch)]
-        per_object = best_of(max(1, args.repeats - 1), lambda: gen.generate(labels, list(range(args.batch)))) / args.batch
+        per_object = best_seconds(lambda: gen.generate(labels, list(range(args.batch))), max(1, args.repeats - 1)) / args.batch
         first = first or row[1]
         print(f"{Path(path).name:<28} {str(gen.resolution) + '^3':>6} {row[0] * 1e3:>12.0f} {row[1] * 1e3:>13.0f} "
               f"{per_object * 1e3:>16.0f} {row[1] / first:>8.2f}x")
