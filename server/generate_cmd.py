@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         return GenerateRequest(class_label=label, model=args.model, seed=args.seed, count=args.count, steps=args.steps,
                                sampler=args.sampler, eta=args.eta, guidance=args.guidance, outputs=("voxels", "mesh"),
                                mesh_style=args.mesh_style, alpha_threshold=args.alpha_threshold,
-                               mesh_size=args.mesh_size, **edits)
+                               mesh_size=args.mesh_size, join_parts=args.join_parts, **edits)
 
     try:
         if args.server:

@@ -5,6 +5,7 @@ import numpy as np
 
 from blender_addon.shared import meshing
 from blender_addon.shared.protocol import GenerateRequest, GenerateResult, MeshData
+from diffusion_core.joining import join_parts
 
 PREVIEW_MAX_RESOLUTION = 16
 
@@ -27,7 +28,10 @@ def mesh_data(voxels: np.ndarray, style: str, threshold: float, size: float) -> 
 
 
 def build_result(voxels: np.ndarray, request: GenerateRequest, class_name: str) -> GenerateResult:
-    """voxels float32 [N, C, R, R, R] in [0, 1] (N = request.count) -> the requested outputs."""
+    """voxels float32 [N, C, R, R, R] in [0, 1] (N = request.count) -> the requested outputs (with the
+    request's join_parts, each object's broken pieces joined first; inside the request's region only)."""
+    if request.join_parts:
+        voxels = join_parts(voxels, request.alpha_threshold, allowed=request.region)
     meshes = ()
     if "mesh" in request.outputs:
         meshes = tuple(mesh_data(v, request.mesh_style, request.alpha_threshold, request.mesh_size) for v in voxels)

@@ -42,7 +42,7 @@ from ..shared.background import GeneratedObject, GenerationError, ServerAddress,
 from ..shared.layout import footprint_radius, grid_positions, scatter_positions
 from ..shared.protocol import DEFAULT_PORT, ServerInfo
 from ..shared.vox import read_vox
-from ..shared.settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE,
+from ..shared.settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_JOIN_PARTS, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE,
                                DEFAULT_SAMPLER, DEFAULT_STEPS)
 
 __all__ = ["GenerationError", "server_info", "generate_objects", "populate_grid", "scatter_on_plane", "save_blend",
@@ -77,6 +77,7 @@ def generate_objects(
     sampler: Sampler = DEFAULT_SAMPLER,
     guidance: float = DEFAULT_GUIDANCE,
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD,
+    join_parts: bool = DEFAULT_JOIN_PARTS,
     palette: Palette = None,
     location: Sequence[float] = (0.0, 0.0, 0.0),
     locations: Sequence[Sequence[float]] | None = None,
@@ -90,12 +91,13 @@ def generate_objects(
     and stand on `locations[i]`, or in a row along +x from `location` spaced 1.25 * mesh_size.
     `rotations_z`: optional yaw per object in radians. Default collection: "Voxel Diffusion". `model`: which of
     the server's models (`server_info().models`; "" is its default). `palette`: see `Palette`; colours are
-    snapped before meshing, so the mesh and the stored voxels show the palette.
+    snapped before meshing, so the mesh and the stored voxels show the palette. `join_parts`: where an object breaks
+    at the threshold (a thin leg), the server joins the pieces along its most confident voxels (False: as sampled).
     """
     text = palette_text(palette)
     params = [GenerationParams(class_name=c, seed=int(s), model=model, steps=steps, sampler=sampler, guidance=guidance,
                                mesh_style=mesh_style, alpha_threshold=alpha_threshold, mesh_size=mesh_size,
-                               palette=text) for c, s in specs]
+                               join_parts=join_parts, palette=text) for c, s in specs]
     results, model_name = generate_many(ServerAddress(host, port, timeout_s), params)
     return _build(results, model_name, location, locations, rotations_z, mesh_size, collection, scene)
 
@@ -152,6 +154,7 @@ def generate_from_grid(
     sampler: Sampler = DEFAULT_SAMPLER,
     guidance: float = DEFAULT_GUIDANCE,
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD,
+    join_parts: bool = DEFAULT_JOIN_PARTS,
     location: Sequence[float] = (0.0, 0.0, 0.0),
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
@@ -165,7 +168,7 @@ def generate_from_grid(
     Raises ValueError (bad grid or strength) or GenerationError (server)."""
     params = GenerationParams(class_name=class_name, seed=int(seed), model=model, steps=steps, sampler=sampler,
                               guidance=guidance, mesh_style=mesh_style, alpha_threshold=alpha_threshold,
-                              mesh_size=mesh_size, strength=_check_strength(strength), palette=palette_text(palette))
+                              mesh_size=mesh_size, join_parts=join_parts, strength=_check_strength(strength), palette=palette_text(palette))
     results, model_name = generate_many(ServerAddress(host, port, timeout_s), [params], [grid])
     return _build(results, model_name, location, None, None, mesh_size, collection, scene)[0]
 
@@ -269,7 +272,7 @@ def blend(
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= 16:
         raise ValueError(f"a blend makes 1 to 16 objects, got n={n!r}")
     palette = palette_text(kwargs.pop("palette", None))
-    fields = {k: kwargs.pop(k) for k in ("model", "mesh_style", "steps", "sampler", "guidance", "alpha_threshold")
+    fields = {k: kwargs.pop(k) for k in ("model", "mesh_style", "steps", "sampler", "guidance", "alpha_threshold", "join_parts")
               if k in kwargs}
     if kwargs:
         raise TypeError(f"blend() got unexpected keywords {sorted(kwargs)}")

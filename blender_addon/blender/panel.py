@@ -49,6 +49,7 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
         col.prop(settings, "guidance")
         col.row().prop(settings, "mesh_style", expand=True)
         col.prop(settings, "alpha_threshold")
+        col.prop(settings, "join_parts")
         col.prop(settings, "mesh_size")
         row = col.row(align=True)
         row.prop(settings, "palette_mode", text="Palette")

@@ -10,7 +10,7 @@ from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, In
 from . import runtime
 from ..shared.generation import QUALITY_PRESETS, GenerationParams, preset_steps
 from ..shared.palette import PRESETS
-from ..shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MAX_STEPS, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_GUIDANCE
+from ..shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_JOIN_PARTS, DEFAULT_MAX_STEPS, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_GUIDANCE
 
 MAX_PANEL_SEED = 2**31 - 1
 """Blender's IntProperty is a signed 32-bit int, so the panel offers seeds 0..2^31-1 (the protocol takes up to 2^32-1)."""
@@ -69,6 +69,9 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
                                                  ("cubes", "Cubes", "One cube per voxel")])
     alpha_threshold: FloatProperty(name="Alpha Threshold", description="Voxels with alpha at or above this are solid",
                              default=DEFAULT_ALPHA_THRESHOLD, min=0.01, max=1.0)
+    join_parts: BoolProperty(name="Join Parts", default=DEFAULT_JOIN_PARTS,
+                             description="Where a thin leg or pole breaks at the threshold, join the pieces along the "
+                             "model's most confident voxels")
     mesh_size: FloatProperty(name="Size", description="Edge length of the voxel grid", default=1.0, min=0.001,
                         soft_max=100.0, unit="LENGTH")
     palette_mode: EnumProperty(name="Palette", description="Snap the colours to a few flat ones before meshing",
@@ -101,7 +104,7 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
         return GenerationParams(
             class_name=self.class_name, seed=self.seed, model="" if self.model == NO_MODEL else self.model, steps=steps, sampler=sampler, guidance=self.guidance,
             mesh_style=self.mesh_style, alpha_threshold=self.alpha_threshold, mesh_size=self.mesh_size,
-            palette=self.palette(),
+            join_parts=self.join_parts, palette=self.palette(),
         )
 
     def region_box(self, resolution: int) -> tuple[int, ...]:

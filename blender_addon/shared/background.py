@@ -111,6 +111,7 @@ def make_request(params: GenerationParams, count: int, grid: StartGrid | None = 
         mesh_style=params.mesh_style,
         alpha_threshold=params.alpha_threshold,
         mesh_size=params.mesh_size,
+        join_parts=params.join_parts,
         preview=preview,
         **edit,
     )

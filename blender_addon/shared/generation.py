@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from .meshing import MeshArrays
-from .settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE, DEFAULT_SAMPLER,
+from .settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_JOIN_PARTS, DEFAULT_MESH_SIZE, DEFAULT_MESH_STYLE, DEFAULT_SAMPLER,
                        DEFAULT_STEPS, MeshStyle, Sampler)
 from .vox import vox_start_grid
 
@@ -50,6 +50,7 @@ class GenerationParams:
     mesh_style: MeshStyle = DEFAULT_MESH_STYLE
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
     mesh_size: float = DEFAULT_MESH_SIZE
+    join_parts: bool = DEFAULT_JOIN_PARTS  # join pieces where the object breaks at the threshold
     strength: float = 1.0  # below 1: sampled from a start grid (Generate from selected), SDEdit
     inpainted: bool = False  # a region was regenerated; the rest kept an earlier grid
     blend_seed: int = NO_BLEND  # >= 0: in-between `blend_index` of `blend_count` from seed's object to blend_seed's
@@ -105,7 +106,7 @@ class GenerationParams:
         for f in fields(cls):
             if f.name in data:
                 default = getattr(cls, f.name, None) if f.name not in ("class_name", "seed") else None
-                cast = {"class_name": str, "seed": int, "model": str, "inpainted": bool}.get(f.name) or type(default)
+                cast = {"class_name": str, "seed": int, "model": str, "inpainted": bool, "join_parts": bool}.get(f.name) or type(default)
                 kwargs[f.name] = cast(data[f.name])
         return cls(**kwargs)
 

@@ -31,3 +31,10 @@ DEFAULT_MAX_STEPS = 1000
 """A server's default `max_steps` limit, and the panel's range."""
 MAX_GUIDANCE = 20.0
 """Guidance scales are 0..MAX_GUIDANCE (0: unconditional, 1: conditional only)."""
+
+DEFAULT_JOIN_PARTS = True
+"""Join broken parts: where the object at the alpha threshold falls apart, each piece is joined to the largest
+along the path through the decoder's most confident voxels (alpha >= JOIN_ALPHA_FLOOR), whose alpha is raised
+to the threshold. Measured (README "Thin parts"): stools, tables and lamps stay in one piece; occupancy +0.1%."""
+JOIN_ALPHA_FLOOR = 0.3
+"""The least alpha a joining path may pass through (picked on the tuning seeds: 0.5 left stools broken)."""

@@ -72,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = EvalSettings(n_per_class=args.n_per_class, steps=args.steps, sampler=args.sampler, eta=args.eta,
-                            guidance=args.guidance, alpha_threshold=args.alpha_threshold, seed=args.seed,
+                            guidance=args.guidance, alpha_threshold=args.alpha_threshold, join_parts=args.join_parts,
+                            seed=args.seed,
                             reference_seed=args.reference_seed, batch_size=args.batch_size,
                             gallery_columns=args.gallery_columns)
     try:

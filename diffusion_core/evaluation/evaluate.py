@@ -22,8 +22,10 @@ import numpy as np
 from matplotlib.figure import Figure
 from tqdm import tqdm
 
-from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS
+from blender_addon.shared.settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_JOIN_PARTS,
+                                           DEFAULT_SAMPLER, DEFAULT_STEPS)
 
+from ..joining import join_parts
 from ..models.checkpoint import load_checkpoint
 from ..models.classifier import VoxelClassifier, load_classifier
 from .colour_metrics import (
@@ -49,6 +51,7 @@ class EvalSettings:
     eta: float = DEFAULT_ETA
     guidance: float = DEFAULT_GUIDANCE
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
+    join_parts: bool = DEFAULT_JOIN_PARTS  # as the server: pieces joined along confident voxels
     seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
     reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
     batch_size: int = 64
@@ -176,6 +179,8 @@ def _sample(generator: VoxelGenerator, settings: EvalSettings,
         batches.append(generator.generate(labels[sl].tolist(), seeds[sl].tolist(), steps=settings.steps,
                                           sampler=settings.sampler, eta=settings.eta,
                                           guidance=settings.guidance))
+        if settings.join_parts:
+            batches[-1] = join_parts(batches[-1], settings.alpha_threshold)
     return np.concatenate(batches), labels, seeds, time.perf_counter() - start
 
 
@@ -276,8 +281,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         "",
         f"- checkpoint: `{report['checkpoint']}`",
         f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
-        f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}; "
-        f"{report['sampling_seconds']:.1f} s sampling",
+        f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}, "
+        f"{'pieces joined' if s.get('join_parts') else 'pieces not joined'}; {report['sampling_seconds']:.1f} s sampling",
         f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
         f"{report['reference_seeds'][1]} scored against it",
         f"- classifier: `{report['classifier']}` (held-out accuracy "

@@ -18,9 +18,10 @@ CORE_LAYERS = {  # core subpackage -> the core subpackages it may import (beside
     "data": set(),
     "models": {"data"},
     "diffusion": set(),
+    "joining": set(),
     "pipeline": {"models", "diffusion"},
-    "evaluation": {"data", "models", "diffusion", "pipeline"},
-    "training": {"data", "models", "diffusion", "pipeline", "evaluation"},
+    "evaluation": {"data", "models", "diffusion", "pipeline", "joining"},
+    "training": {"data", "models", "diffusion", "pipeline", "evaluation", "joining"},
     "cli": set(),
 }
 

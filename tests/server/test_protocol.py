@@ -29,7 +29,7 @@ def test_every_body_type_round_trips():
                       rng.random((1, 4), np.float32), "face")
     bodies = [p.Hello("t"), p.ServerInfo(model_name="m", class_names=("a", "b"), resolution=16, instance_id="i"),
               p.GenerateRequest(class_label="a", seed=MAX_SEED, count=3, steps=7, sampler="ddpm", eta=0.5,
-                                guidance=20.0, outputs=("mesh",), mesh_style="cubes", preview=True),
+                                guidance=20.0, outputs=("mesh",), mesh_style="cubes", preview=True, join_parts=False),
               p.Accepted(3), p.Progress(2, 5, rng.random((1, 4, 2, 2, 2)).astype(np.float16)),
               p.GenerateResult("a", (1, 2), rng.random((2, 4, 3, 3, 3), np.float32), (mesh,)),
               p.ErrorReply(p.UNKNOWN_CLASS, "no"), p.Cancel("j"), p.Cancelled(), p.Ping(), p.Pong("i", 2)]
@@ -51,6 +51,7 @@ def test_every_body_type_round_trips():
 def test_generate_defaults_and_unknown_fields_ignored():
     msg = p.decode(frames_for("generate", {"class_label": "chair", "future_field": [1, 2]}))
     assert msg.body == p.GenerateRequest(class_label="chair")
+    assert msg.body.join_parts  # a 1.4 client that never heard of it gets joined objects
     assert msg.body.seeds == [0]
     assert p.GenerateRequest(seed=MAX_SEED, count=2).seeds == [MAX_SEED, 0]
 
@@ -60,7 +61,7 @@ def test_generate_defaults_and_unknown_fields_ignored():
     ("steps", 0), ("sampler", "euler"), ("eta", 1.5), ("eta", "0"), ("guidance", 21), ("guidance", -1),
     ("outputs", []), ("outputs", ["voxels", "points"]), ("outputs", ["mesh", "mesh"]), ("outputs", "voxels"),
     ("mesh_style", "blocky"), ("alpha_threshold", 1.01), ("class_label", -1), ("class_label", None),
-    ("class_label", 1.0), ("preview", 1),
+    ("class_label", 1.0), ("preview", 1), ("join_parts", 0), ("join_parts", "yes"),
 ])
 def test_generate_field_validation(field, value):
     with pytest.raises(p.ProtocolError) as e:

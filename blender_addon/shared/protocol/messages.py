@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..edits import Edit
-from ..settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_MAX_STEPS, DEFAULT_MESH_SIZE,
+from ..settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_JOIN_PARTS, DEFAULT_GUIDANCE, DEFAULT_MAX_STEPS, DEFAULT_MESH_SIZE,
                         DEFAULT_MESH_STYLE, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_GUIDANCE, MAX_SEED, MAX_STEPS, MESH_STYLES,
                         SAMPLERS)
 from .errors import INTERNAL
@@ -166,6 +166,8 @@ class GenerateRequest(Body):
     model (1.3): which of the server's models ("": its default; a 1.2 server ignores the field).
     outputs: a non-empty subset of ("voxels", "mesh"). mesh_size: edge length of the whole grid in
     the mesh's units. preview: stream a low-resolution pred_x0 grid with each progress message.
+    join_parts (1.5; default true): join an object's pieces where it breaks at `alpha_threshold`, along the
+    decoder's most confident voxels (their alpha is raised to the threshold; a 1.4 server ignores it).
     Artist control (1.4; older servers ignore these fields and arrays, so check `protocol_version`):
     init: float32 [C, R, R, R] in [0, 1], the grid every object starts from (array "init": float32,
     float16, or uint8 read as /255), at `strength` in [0, 1] (1: plain generation, 0: init itself).
@@ -188,6 +190,7 @@ class GenerateRequest(Body):
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
     mesh_size: float = DEFAULT_MESH_SIZE
     preview: bool = False
+    join_parts: bool = DEFAULT_JOIN_PARTS
     strength: float = 1.0
     blend_seed: int | None = None
     init: np.ndarray | None = field(default=None, compare=False)
@@ -288,6 +291,7 @@ def _generate_fields(c: dict[str, Any]) -> dict[str, Any]:
         alpha_threshold=read_float(c, "alpha_threshold", 0.0, 1.0, DEFAULT_ALPHA_THRESHOLD),
         mesh_size=read_float(c, "mesh_size", 1e-6, 1e6, DEFAULT_MESH_SIZE),
         preview=read_bool(c, "preview", False),
+        join_parts=read_bool(c, "join_parts", DEFAULT_JOIN_PARTS),
         strength=read_float(c, "strength", 0.0, 1.0, 1.0),
         blend_seed=None if c.get("blend_seed") is None else read_int(c, "blend_seed", 0, MAX_SEED),
     )
