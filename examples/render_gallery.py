@@ -2,7 +2,8 @@
 
 Start a server first (`python -m server serve --checkpoint CKPT`), then
     python examples/render_gallery.py --port 5557 --out docs/images
-writes OUT/gallery_cubes.png and OUT/gallery_smooth.png (Cycles, CPU). On the bundled model:
+writes OUT/gallery_cubes.png and OUT/gallery_smooth.png (Cycles, CPU; `--name N`: OUT/N_cubes.png, ...). On the
+bundled model:
     .venv/bin/python scripts/with_server.py models/default_16.safetensors examples/render_gallery.py
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0, help="seed of the first object (class i gets seed + i)")
     p.add_argument("--columns", type=int, default=4)
     p.add_argument("--guidance", type=float, default=DEFAULT_GUIDANCE)
+    p.add_argument("--name", default="gallery", help="file names: NAME_cubes.png and NAME_smooth.png")
     return p.parse_args(script_argv())
 
 
@@ -49,7 +51,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     for style in ("cubes", "smooth"):
         grid_scene(classes, args, style)
-        path = (args.out / f"gallery_{style}.png").resolve()
+        path = (args.out / f"{args.name}_{style}.png").resolve()
         bpy.context.scene.render.filepath = str(path)
         bpy.ops.render.render(write_still=True)
         print(f"wrote {path}")

@@ -9,12 +9,12 @@ PY=.venv/bin/python
 mkdir -p docs/eval docs/images
 
 # The evaluation at the panel's default settings (the eval command's defaults), then the sweep around them.
-$PY -m server eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
+$PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
     --n-per-class 16 --gallery-columns 6 --out docs/eval
 # The same on 256 fresh seeds: the defaults were chosen on seeds 0-255, so this is the unbiased check.
-$PY -m server eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
+$PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
     --n-per-class 16 --seed 100000 --out docs/eval/seed_100000
-$PY -m server eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors --sweep \
+$PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors --sweep \
     --n-per-class 4 --sweep-steps ddim:10,ddim:25,ddpm:10,ddpm:25,ddpm:50,ddpm:100,ddpm:1000 \
     --sweep-guidance 1,1.5,2,3,5 --batch-size 128 --out docs/eval
 $PY scripts/with_server.py "$MODEL" examples/render_gallery.py --out docs/images
