@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerate every figure and table the README shows from the bundled model (CPU, ~10 min on 2 cores):
+# Regenerate every figure and table the README shows from the bundled models (CPU, ~20 min on 2 cores):
 # evaluation report + gallery, the steps/guidance sweep, Blender renders of every class in both mesh
 # styles, the artist-control pictures and the demo scene (scripts/train_default.sh draws the training loss curve).
 set -euo pipefail
@@ -14,10 +14,19 @@ $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_
 # The same on 256 fresh seeds: the defaults were chosen on seeds 0-255, so this is the unbiased check.
 $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
     --n-per-class 16 --seed 100000 --out docs/eval/seed_100000
+# Fresh seeds 700000, 32 per class, joined (the default) and as sampled (README "Thin parts").
+$PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
+    --n-per-class 32 --seed 700000 --out docs/eval/seed_700000
+$PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
+    --n-per-class 32 --seed 700000 --no-join-parts --out docs/eval/seed_700000_raw
 $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors --sweep \
     --n-per-class 4 --sweep-steps ddim:10,ddim:25,ddpm:10,ddpm:25,ddpm:50,ddpm:100,ddpm:1000 \
     --sweep-guidance 1,1.5,2,3,5 --batch-size 128 --out docs/eval
 $PY scripts/with_server.py "$MODEL" examples/render_gallery.py --out docs/images
+# The detailed 32^3 model: its evaluation on fresh seeds and its gallery.
+$PY -m diffusion_core eval --checkpoint models/detailed_32.safetensors --classifier models/classifier_32.safetensors \
+    --n-per-class 16 --seed 700000 --out docs/eval/detailed_32
+$PY scripts/with_server.py models/detailed_32.safetensors examples/render_gallery.py --out docs/images --name gallery_32
 $PY scripts/with_server.py "$MODEL" examples/render_artist_control.py --out docs/images
 $PY scripts/with_server.py "$MODEL" examples/populate_scene.py --out out/demo --count 8 --samples 32 \
     --resolution 960 640

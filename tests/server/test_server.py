@@ -12,6 +12,8 @@ import zmq
 from blender_addon.shared import protocol as p
 from blender_addon.shared.client import JobCancelled, JobFailed, VoxelClient
 
+from diffusion_core.joining import join_parts
+
 from .conftest import port_of
 
 LONG = dict(steps=1000, sampler="ddpm", count=4)  # a few seconds on the tiny model
@@ -51,7 +53,7 @@ def test_generate_round_trip_progress_in_order_one_terminal(server, generator):
         assert [e.TYPE for e in events].count("result") == 1 and events[-1].TYPE == "result"
         assert all(e.preview.shape == (2, 4, 8, 8, 8) for e in events if isinstance(e, p.Progress))
         result = job.result()
-        expected = generator.generate([1, 1], [5, 6], steps=6, guidance=2.0)
+        expected = join_parts(generator.generate([1, 1], [5, 6], steps=6, guidance=2.0), 0.5)  # as the server joins
         np.testing.assert_allclose(result.voxels, expected, atol=1e-5)
         assert result.seeds == (5, 6) and result.class_name == "table" and len(result.meshes) == 2
         assert c.poll(200) == []  # nothing after the terminal message
@@ -70,8 +72,8 @@ def test_batched_requests_match_solo_results(make_server, generator):
         ra, rb = a.result(timeout_s=30), b.result(timeout_s=30)
         # a and b (same steps/sampler/eta/guidance) ran as ONE model batch of 3 samples after the blocker
         assert (server.worker.batches_run, server.worker.largest_batch) == (2, 3)
-        np.testing.assert_allclose(ra.voxels, generator.generate([0, 0], [11, 12], steps=4), atol=1e-5)
-        np.testing.assert_allclose(rb.voxels, generator.generate([2], [99], steps=4), atol=1e-5)
+        np.testing.assert_allclose(ra.voxels, join_parts(generator.generate([0, 0], [11, 12], steps=4), 0.9), atol=1e-5)
+        np.testing.assert_allclose(rb.voxels, join_parts(generator.generate([2], [99], steps=4), 0.9), atol=1e-5)
     finally:
         c.close()
 
