@@ -151,6 +151,12 @@ def installed_extension(zip_path: str, wheel_only: bool, port: int, dead_port: i
     assert ops.generate() == {"FINISHED"}
     _check_generated(bpy.data.objects["table_7"], "table", 7, "cubes")
 
+    # Join Parts (on by default) is stored on the object; switched off, the next object stores that.
+    assert bpy.data.objects["table_7"]["voxel_diffusion"]["join_parts"]
+    settings.join_parts, settings.seed = False, 8
+    assert ops.generate() == {"FINISHED"}
+    assert not bpy.data.objects["table_8"]["voxel_diffusion"]["join_parts"]
+
     # Disabling unregisters cleanly (threads stopped, properties gone).
     bpy.ops.preferences.addon_disable(module=EXT_MODULE)
     assert not hasattr(bpy.types.Scene, "voxel_diffusion")

@@ -189,3 +189,13 @@ def test_a_region_keeps_every_voxel_outside_it_exactly_also_with_a_palette():
     occupied = (obj.voxels[3] >= 0.5) & region
     kept = {tuple(c) for c in init[:3, ~region & (init[3] >= 0.5)].T}
     assert {tuple(c) for c in obj.voxels[:3, occupied].T} <= kept  # the region takes the kept voxels' colours
+
+
+def test_join_parts_is_stored_and_reaches_the_request():
+    assert make_request(GenerationParams("stool", 1), 1).join_parts  # on by default
+    apart = GenerationParams("stool", 1, join_parts=False)
+    assert not make_request(apart, 1).join_parts
+    stored = {**apart.to_dict(), "join_parts": 0}  # ID properties hold bools as ints
+    assert GenerationParams.from_dict(stored) == apart
+    older = {k: v for k, v in apart.to_dict().items() if k != "join_parts"}  # an object made before the option
+    assert GenerationParams.from_dict(older).join_parts
