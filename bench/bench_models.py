@@ -1,7 +1,7 @@
 """One object's latency per model, side by side (issue 11: the 32^3 model beside the 16^3 default).
 
     .venv/bin/python bench/bench_models.py --checkpoint models/default_16.safetensors \\
-        --checkpoint models/experiments/latent_32_f4_resume/ckpt_last.safetensors
+        --checkpoint models/detailed_32.safetensors
 
 At the default settings (blender_addon.shared.settings) and the default precision: after a warm-up, the minimum over --repeats of
 one object's wall time at 1 and 2 threads, and the time per object in a batch of --batch; the last column is each

@@ -1,27 +1,30 @@
-"""The bundled default checkpoint loads on the CPU and makes one object of every class (shape/value checks)."""
+"""Each bundled checkpoint loads on the CPU and makes one object of every class (shape/value checks)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from diffusion_core.pipeline import VoxelGenerator
 from diffusion_core.data.shapes import CLASS_NAMES
 
-BUNDLED = Path(__file__).resolve().parents[2] / "models" / "default_16.safetensors"
+MODELS = Path(__file__).resolve().parents[2] / "models"
+BUNDLED = {"default_16.safetensors": 16, "detailed_32.safetensors": 32}  # file -> grid resolution
 
 
-def test_bundled_model_generates_every_class_on_the_cpu():
-    generator = VoxelGenerator.from_checkpoint(BUNDLED, device="cpu")
+@pytest.mark.parametrize("name, resolution", BUNDLED.items())
+def test_bundled_model_generates_every_class_on_the_cpu(name, resolution):
+    generator = VoxelGenerator.from_checkpoint(MODELS / name, device="cpu")
     assert list(generator.class_names) == list(CLASS_NAMES)
-    assert (generator.resolution, generator.channels) == (16, 4)
+    assert (generator.resolution, generator.channels) == (resolution, 4)
     labels = list(range(len(CLASS_NAMES)))
     voxels = generator.generate(labels, seeds=labels, steps=10, guidance=3.0)
-    assert voxels.shape == (len(CLASS_NAMES), 4, 16, 16, 16) and voxels.dtype == np.float32
+    assert voxels.shape == (len(CLASS_NAMES), 4, resolution, resolution, resolution) and voxels.dtype == np.float32
     assert np.isfinite(voxels).all() and voxels.min() >= 0.0 and voxels.max() <= 1.0
     occupied = voxels[:, 3] >= 0.9
     counts = occupied.reshape(len(labels), -1).sum(axis=1)
-    assert (counts > 0).all() and (counts < 16**3 // 2).all(), counts  # objects, not empty or solid grids
+    assert (counts > 0).all() and (counts < resolution**3 // 2).all(), counts  # objects, not empty or solid grids
     rgb = voxels[:, :3].transpose(0, 2, 3, 4, 1)[occupied]
     assert rgb.std(axis=0).max() > 0.01  # coloured, not one flat value
     pair = [generator.generate(labels[:2], seeds=labels[:2], steps=10, guidance=3.0) for _ in range(2)]
