@@ -106,7 +106,7 @@ class GenerationParams:
         for f in fields(cls):
             if f.name in data:
                 default = getattr(cls, f.name, None) if f.name not in ("class_name", "seed") else None
-                cast = {"class_name": str, "seed": int, "model": str, "inpainted": bool, "join_parts": bool}.get(f.name) or type(default)
+                cast = {"class_name": str, "seed": int, "model": str, "inpainted": bool}.get(f.name) or type(default)
                 kwargs[f.name] = cast(data[f.name])
         return cls(**kwargs)
 
