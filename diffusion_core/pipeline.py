@@ -32,7 +32,7 @@ from blender_addon.shared.settings import DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT
 from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .diffusion.samplers import Blend, Guide, SampleStep, sample_progressive
 from .models.checkpoint import load_checkpoint
-from .models.latent import LATENT_CLIP_X0, LatentCodec
+from .models.latent import LatentCodec
 from .models.unet import UNet3D, UNetConfig, run_cpu_batch_of_one_as_two
 
 Precision = Literal["auto", "bf16", "fp32"]
@@ -89,11 +89,14 @@ class _Decoder(nn.Module):
 
 class VoxelGenerator:
     """A denoising network, its diffusion and class names (and for latent models the VAE `codec`),
-    ready to sample (inference only)."""
+    ready to sample (inference only). `clip_x0`: the bound of every x_0 prediction (DiffusionConfig.x0_clip);
+    the attribute may be set, e.g. to sweep it (`eval --clip-x0`)."""
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, class_names: Sequence[str],
                  unet_config: UNetConfig, model_name: str, device: torch.device,
-                 codec: LatentCodec | None = None, precision: Precision | None = None) -> None:
+                 codec: LatentCodec | None = None, precision: Precision | None = None,
+                 clip_x0: float | None = None) -> None:
+        self.clip_x0 = DiffusionConfig(clip_x0=clip_x0).x0_clip(latent=codec is not None)
         self.bf16 = resolve_precision(precision, device)
         self.model = _FastInference(model.eval().requires_grad_(False), self.bf16)
         self.diffusion = diffusion
@@ -120,10 +123,12 @@ class VoxelGenerator:
         model = UNet3D(unet_config)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in ckpt.inference_state().items()})
         model = model.to(device)
-        diffusion = GaussianDiffusion.from_config(DiffusionConfig(**ckpt.config["diffusion"]))
+        diffusion_config = DiffusionConfig(**ckpt.config["diffusion"])
+        diffusion = GaussianDiffusion.from_config(diffusion_config)
         name = ckpt.extra.get("model_name") or Path(path).stem
         codec = LatentCodec.from_checkpoint(ckpt).to(device) if "vae" in ckpt.config else None
-        return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec, precision)
+        return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec, precision,
+                   diffusion_config.clip_x0)
 
     @property
     def max_steps(self) -> int:
@@ -148,7 +153,7 @@ class VoxelGenerator:
             self.model, self.diffusion, (len(labels), *self.sample_shape), steps=steps, sampler=sampler, eta=eta,
             labels=torch.tensor([int(v) for v in labels], dtype=torch.long), guidance=guidance,
             seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
-            clip_x0=True if self.codec is None else LATENT_CLIP_X0, guide=guide, blend=blend)
+            clip_x0=self.clip_x0, guide=guide, blend=blend)
 
     def encode(self, voxels: np.ndarray) -> Tensor:
         """float32 voxels [N, channels, R, R, R] in [0, 1] -> model space [N, *sample_shape] (latents through the

@@ -6,7 +6,7 @@
 Part 1 encodes held-out shapes (data seed 9005) with the model's VAE and decodes them unchanged and after
 clipping the normalised latents at +-b, printing mean saturation, value and the 12-bin histogram of the
 objects' mean hues. Part 2 runs the evaluation at the default settings with the sampler's latent x0 clip
-(`pipeline.LATENT_CLIP_X0`) set to each value, writing out/colour_diagnosis/clip_<b>/report.md.
+(`eval --clip-x0`) set to each value, writing out/colour_diagnosis/clip_<b>/report.md.
 """
 from __future__ import annotations
 
@@ -16,13 +16,10 @@ import json
 import numpy as np
 import torch
 
-import diffusion_core.pipeline as pipeline
 from diffusion_core.evaluation.colour_metrics import colour_stats, object_hue_histogram
 from diffusion_core.data.dataset import make_synthetic_dataset
 from diffusion_core.evaluation.evaluate import EvalSettings, evaluate
 from diffusion_core.pipeline import VoxelGenerator
-
-MODEL, CLASSIFIER = "models/default_16.safetensors", "models/classifier_16.safetensors"
 
 
 def _row(name: str, voxels: np.ndarray) -> None:
@@ -32,8 +29,8 @@ def _row(name: str, voxels: np.ndarray) -> None:
           f"mean hues {' '.join(str(int(round(v))) for v in hist)}")
 
 
-def real_latents(clips: list[float], n: int = 512) -> None:
-    gen = VoxelGenerator.from_checkpoint(MODEL)
+def real_latents(model: str, clips: list[float], n: int = 512) -> None:
+    gen = VoxelGenerator.from_checkpoint(model)
     data = make_synthetic_dataset(n, resolution=gen.resolution, seed=9005, classes=gen.class_names)
     z = gen.codec.encode(torch.from_numpy(data.voxels * 2 - 1))
     print(f"normalised latents: {float((z.abs() > 2).float().mean()):.1%} beyond +-2, max |z| {float(z.abs().max()):.1f}")
@@ -48,12 +45,15 @@ def main() -> None:
     parser.add_argument("--clips", type=float, nargs="+", default=[2, 3, 4])
     parser.add_argument("--sample", type=float, nargs="*", default=[], help="latent x0 clips to evaluate")
     parser.add_argument("--seed", type=int, default=300000)
+    parser.add_argument("--model", default="models/default_16.safetensors")
+    parser.add_argument("--classifier", default="models/classifier_16.safetensors")
+    parser.add_argument("--n-per-class", type=int, default=16)
+    parser.add_argument("--out", default="out/colour_diagnosis")
     args = parser.parse_args()
-    real_latents(args.clips)
+    real_latents(args.model, args.clips)
     for b in args.sample:
-        pipeline.LATENT_CLIP_X0 = b  # read by VoxelGenerator.generate_progressive at every call
-        report = evaluate(MODEL, CLASSIFIER, f"out/colour_diagnosis/clip_{b:g}", EvalSettings(seed=args.seed),
-                          progress=False)
+        settings = EvalSettings(seed=args.seed, n_per_class=args.n_per_class, clip_x0=b)
+        report = evaluate(args.model, args.classifier, f"{args.out}/clip_{b:g}", settings, progress=False)
         print(f"clip {b:g}: " + json.dumps({bar["bar"]: round(bar["model"], 3) for bar in report["bars"]}))
 
 

@@ -52,6 +52,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sweep", action="store_true", help="sweep steps and guidance instead of one report")
     p.add_argument("--sweep-steps", type=_sampler_steps, default="ddim:10,ddim:25,ddim:50,ddim:100,ddpm:1000")
     p.add_argument("--sweep-guidance", type=_floats, default="1,2,3,5")
+    p.add_argument("--clip-x0", type=float, default=None,
+                   help="clip x0 predictions at +-this (default: the checkpoint's diffusion.clip_x0, see README)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--out", type=Path, default=Path("eval_out"))
     args = p.parse_args(argv)
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     settings = EvalSettings(n_per_class=args.n_per_class, steps=args.steps, sampler=args.sampler, eta=args.eta,
                             guidance=args.guidance, alpha_threshold=args.alpha_threshold, join_parts=args.join_parts,
-                            seed=args.seed,
+                            seed=args.seed, clip_x0=args.clip_x0,
                             reference_seed=args.reference_seed, batch_size=args.batch_size,
                             gallery_columns=args.gallery_columns)
     try:

@@ -94,7 +94,7 @@ def colour_stats(voxels: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD)
         rgb = np.moveaxis(voxels[:, :3], 1, -1)[occ]  # [V, 3]
         lab = lab_colours(rgb)
         same = np.linalg.norm(lab[a] - lab[b], axis=1) < SAME_COLOUR_DELTA_E
-        hsv = rgb_to_hsv(np.clip(rgb, 0.0, 1.0))
+        hsv = rgb_to_hsv(np.clip(rgb, 0.0, 1.0)) if len(rgb) else np.zeros((0, 3))  # matplotlib needs a voxel
         mean_hue = object_mean_hues(hsv, node_object, n)
     else:
         same, hsv, mean_hue = np.ones(len(a), dtype=bool), None, np.full(n, np.nan)

@@ -52,6 +52,7 @@ class EvalSettings:
     guidance: float = DEFAULT_GUIDANCE
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
     join_parts: bool = DEFAULT_JOIN_PARTS  # as the server: pieces joined along confident voxels
+    clip_x0: float | None = None  # the samplers' x0 clip; None: the checkpoint's (DiffusionConfig.x0_clip)
     seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
     reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
     batch_size: int = 64
@@ -98,6 +99,7 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
         "reference_seeds": list(ctx.reference_seeds),
         "sample_seeds": {name: seeds[labels == k].tolist() for k, name in enumerate(names)},
         "sampling_seconds": round(seconds, 2),
+        "clip_x0": ctx.generator.clip_x0,
         "model": _score(ctx, voxels, labels, settings.alpha_threshold),
         "reference_baseline": ctx.baseline,
         "reference_colour": _reference_colour(ctx),
@@ -139,6 +141,10 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
              steps: Sequence[int]) -> _Context:
     """Load and check everything before any sampling, so bad settings fail at once."""
     generator = VoxelGenerator.from_checkpoint(checkpoint)
+    if settings.clip_x0 is not None:
+        if not settings.clip_x0 > 0:
+            raise ValueError(f"clip_x0 must be positive, got {settings.clip_x0}")
+        generator.clip_x0 = float(settings.clip_x0)
     max_steps = generator.max_steps
     bad_steps = sorted({s for s in steps if not 1 <= s <= max_steps})
     if bad_steps:
@@ -282,7 +288,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"- checkpoint: `{report['checkpoint']}`",
         f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
         f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}, "
-        f"{'pieces joined' if s.get('join_parts') else 'pieces not joined'}; {report['sampling_seconds']:.1f} s sampling",
+        f"{'pieces joined' if s.get('join_parts') else 'pieces not joined'}, x₀ clipped at ±{report['clip_x0']:g}; "
+        f"{report['sampling_seconds']:.1f} s sampling",
         f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
         f"{report['reference_seeds'][1]} scored against it",
         f"- classifier: `{report['classifier']}` (held-out accuracy "

@@ -16,14 +16,6 @@ from .checkpoint import CODEC_PREFIX, Checkpoint
 from ..data.dataset import GridDataset, VoxelDataset
 from .vae import VAEConfig, VoxelVAE
 
-LATENT_CLIP_X0 = 6.0
-"""Samplers clip latent x_0 predictions to [-6, 6] (normalised latents, per-channel std 1, heavy tails: 6% of
-encoded data values lie beyond +-2, and the colour lives there). Measured on the default model at the default
-settings (16 per class, seeds 300000+, README "What fixed the colours"): clipping at 2 kept shapes but collapsed
-hues onto red-yellow and darkened them (value 0.65 against the data's 0.79); 4 and 5 still darker; 6 matches
-the data's hue spread and value; per-channel data ranges and no clipping give oversized blobs."""
-
-
 class LatentCodec(nn.Module):
     """A VoxelVAE with latent normalisation buffers `shift` and `scale` [C_lat]."""
 

@@ -29,7 +29,7 @@ import argparse
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,10 +41,10 @@ from torch.nn.parallel import DistributedDataParallel
 from . import distributed as D
 from ..models.checkpoint import Checkpoint, export_inference_checkpoint, load_checkpoint, save_checkpoint
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
-from ..diffusion.gaussian import GaussianDiffusion
+from ..diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .ema import EMA
 from .loop import CHECKPOINT_NAME, METRICS_NAME, TrainingLoop, open_run, read_records, write_config, write_records
-from ..models.latent import LATENT_CLIP_X0, LatentCodec, LatentDataset, encode_dataset
+from ..models.latent import LatentCodec, LatentDataset, encode_dataset
 from .lr_schedule import warmup_cosine_lr
 from ..pipeline import to_voxels
 from ..evaluation.render import plot_loss_curve, render_voxel_grid_png
@@ -78,11 +78,13 @@ class _Trainer(TrainingLoop):
     def __init__(self, cfg: TrainConfig, out_dir: Path, resume: bool, device: torch.device, info: D.DistInfo):
         self.cfg, self.out_dir, self.device, self.info = cfg, out_dir, device, info
         ckpt = open_run(out_dir, resume)
+        self.sampling_changed = False  # a resume changed diffusion.clip_x0: finish rewrites the checkpoint
         if ckpt is not None:
             stored = TrainConfig.from_dict(ckpt.config["train"])
             for section in ("data", "model", "diffusion"):
-                if getattr(stored, section) != getattr(cfg, section):
+                if _trained_part(getattr(stored, section)) != _trained_part(getattr(cfg, section)):
                     raise ValueError(f"--resume cannot change the {section} config of a run")
+            self.sampling_changed = stored.diffusion != cfg.diffusion
         if info.is_main:
             write_config(out_dir, cfg.to_dict())
         self.codec = self._codec(ckpt)
@@ -188,7 +190,10 @@ class _Trainer(TrainingLoop):
         return self.step % self.checkpoint_every == 0 or self.step == self.steps
 
     def finish(self) -> nn.Module:
-        """A preview of the final weights (unless one was just drawn) and the float16 EMA export."""
+        """A preview of the final weights (unless one was just drawn) and the float16 EMA export (after the
+        checkpoint is rewritten if a resume changed only the sampling config, so both carry the new one)."""
+        if self.sampling_changed:
+            self.checkpoint()
         if self.info.is_main:
             if self.step % self.cfg.preview_every:
                 self._preview()
@@ -206,7 +211,7 @@ class _Trainer(TrainingLoop):
                    steps=min(PREVIEW_STEPS, self.diffusion.num_timesteps), sampler="ddim",
                    labels=torch.tensor(labels), guidance=PREVIEW_GUIDANCE, seeds=list(range(k)),
                    device=self.device, null_label=self.null_label,
-                   clip_x0=True if self.codec is None else LATENT_CLIP_X0, eta=0.0)
+                   clip_x0=self.cfg.diffusion.x0_clip(latent=self.codec is not None), eta=0.0)
         (self.out_dir / "previews").mkdir(exist_ok=True)
         if self.codec is not None:
             x = self.codec.decode(x)
@@ -235,6 +240,11 @@ class _Trainer(TrainingLoop):
                        "data_position": {"epoch": epoch, "batch": batch}, "world_size": self.info.world_size, **codec},
             )
         D.barrier(self.info)
+
+
+def _trained_part(section: Any) -> Any:
+    """A config section without its sampling-only fields (diffusion.clip_x0), which a resume may change."""
+    return replace(section, clip_x0=None) if isinstance(section, DiffusionConfig) else section
 
 
 def _save_atomic(dataset: VoxelDataset | LatentDataset, path: Path) -> None:

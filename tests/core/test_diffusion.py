@@ -7,6 +7,7 @@ import torch
 from diffusers import DDPMScheduler
 
 from diffusion_core.diffusion.gaussian import (
+    LATENT_CLIP_X0,
     DiffusionConfig,
     GaussianDiffusion,
     discretized_gaussian_log_likelihood,
@@ -148,6 +149,14 @@ def test_training_losses_combine_mse_and_vb(loss: str) -> None:
     expected = losses["mse"] + (0.001 * 1000 * losses["vb"] if loss == "hybrid" else 0)
     torch.testing.assert_close(losses["loss"], expected)
     assert torch.equal(seen["t"], t) and torch.equal(seen["y"], torch.tensor([1, 2]))
+
+
+def test_the_x0_clip_is_the_models_or_the_default_of_its_space() -> None:
+    assert DiffusionConfig().x0_clip(latent=False) == 1.0 and DiffusionConfig().x0_clip(latent=True) == LATENT_CLIP_X0
+    assert DiffusionConfig(clip_x0=4).x0_clip(latent=True) == DiffusionConfig(clip_x0=4).x0_clip(latent=False) == 4.0
+    for bad in (0, -1.0, "4"):
+        with pytest.raises(ValueError, match="clip_x0"):
+            DiffusionConfig(clip_x0=bad)
 
 
 def test_invalid_configurations_are_rejected() -> None:

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from diffusion_core.models.checkpoint import CODEC_PREFIX, export_inference_checkpoint, load_checkpoint
+from diffusion_core.diffusion.gaussian import LATENT_CLIP_X0
 from diffusion_core.data.dataset import make_synthetic_dataset
 from diffusion_core.models.latent import LatentCodec, LatentDataset, encode_dataset
 from diffusion_core.pipeline import VoxelGenerator
@@ -105,6 +106,15 @@ def test_generator_samples_latents_and_decodes_voxels(runs):
     alone = gen.generate([1], [4], steps=3)
     np.testing.assert_allclose(alone, voxels[1:], atol=1e-5)  # batch-invariant
     assert not np.allclose(gen.generate([1], [5], steps=3), alone)
+
+
+def test_latent_x0_predictions_are_clipped_at_the_generators_bound(runs):
+    gen = VoxelGenerator.from_checkpoint(runs / "latent" / "ckpt_last.safetensors", precision="fp32")
+    assert gen.clip_x0 == LATENT_CLIP_X0  # the run's config leaves diffusion.clip_x0 unset
+    gen.clip_x0 = 0.25
+    steps = list(gen.generate_progressive([0, 1], [3, 4], steps=3, sampler="ddim"))
+    assert all(float(s.pred_x0.abs().max()) <= 0.25 + 1e-6 for s in steps)
+    assert float(steps[0].pred_x0.abs().max()) == pytest.approx(0.25)  # the bound is reached, so it acts
 
 
 def test_exported_latent_checkpoint_is_self_contained(runs, tmp_path):

@@ -120,3 +120,17 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch
     # Resuming a finished run with more steps keeps going.
     main(["--out", str(crashed), "--resume", "--optim.steps", "8"])
     assert [r["step"] for r in _losses(crashed)] == list(range(log_every, 9, log_every))
+
+
+def test_resume_may_change_only_the_sampling_clip_and_the_export_carries_it(tmp_path):
+    run = tmp_path / "run"
+    main(["--config", str(TINY), "--out", str(run)])
+    assert VoxelGenerator.from_checkpoint(run / "model_ema_fp16.safetensors").clip_x0 == 1.0  # voxel space
+    with pytest.raises(ValueError, match="cannot change the diffusion"):
+        main(["--out", str(run), "--resume", "--diffusion.schedule", "linear"])
+    weights = load_checkpoint(run / "ckpt_last.safetensors").ema_state
+    main(["--out", str(run), "--resume", "--diffusion.clip_x0", "2.5"])  # no step runs: the config is rewritten
+    ckpt = load_checkpoint(run / "ckpt_last.safetensors")
+    assert ckpt.config["train"]["diffusion"]["clip_x0"] == 2.5 and ckpt.step == 6
+    assert all(torch.equal(weights[k], ckpt.ema_state[k]) for k in weights)
+    assert VoxelGenerator.from_checkpoint(run / "model_ema_fp16.safetensors").clip_x0 == 2.5

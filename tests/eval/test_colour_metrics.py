@@ -132,6 +132,9 @@ def test_empty_and_single_voxel_objects_have_no_flatness():
     assert s.occupied.tolist() == [0, 1] and np.isnan(s.flatness).all()
     assert s.regions.tolist() == [0, 0] and s.regions_all.tolist() == [0, 1]
     assert np.isnan(s.mean_hue).all()  # grey: no hue
+    empty = colour_stats(vox[:1])  # a set with no occupied voxel at all (e.g. a model whose alpha never reaches 0.9)
+    assert empty.occupied.tolist() == [0] and np.isnan(empty.flatness).all() and np.isnan(empty.mean_hue).all()
+    assert empty.hsv.shape == (0, 3)
 
 
 def test_object_mean_hue_is_circular_and_skips_greys():

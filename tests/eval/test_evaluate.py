@@ -93,6 +93,13 @@ def test_cli_runs_and_reports_bad_settings_in_one_line(tiny_checkpoint, tiny_cla
     assert (tmp_path / "report.md").is_file() and "# Evaluation of `tiny`" in capsys.readouterr().out
     assert cli_main(common + ["--steps", "500"]) == 1  # the tiny diffusion has 40 timesteps
     assert capsys.readouterr().err == "error: steps must be in 1..40 for this model, got [500]\n"
+    assert json.loads((tmp_path / "report.json").read_text())["clip_x0"] == 1.0  # a voxel-space model's default
+    assert cli_main(common + ["--steps", "2", "--clip-x0", "0.5"]) == 0
+    assert json.loads((tmp_path / "report.json").read_text())["clip_x0"] == 0.5
+    assert "x₀ clipped at ±0.5" in (tmp_path / "report.md").read_text()
+    capsys.readouterr()
+    assert cli_main(common + ["--clip-x0", "0"]) == 1
+    assert capsys.readouterr().err == "error: clip_x0 must be positive, got 0.0\n"
 
 
 def test_cli_rejects_a_malformed_sweep_list(tiny_checkpoint, tiny_classifier, capsys):
