@@ -78,6 +78,9 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     bf16: bool = True  # bf16 autocast, used on CUDA only
     seed: int = 0  # weight init, data order, noise and timesteps
+    init_from: str | None = None
+    """A new run starts from this checkpoint's inference (EMA) weights instead of a random init: fine-tuning a
+    bundled model. Same UNet, classes and (latent runs) VAE; the optimizer and the step count start afresh."""
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda", "mps"):

@@ -2,6 +2,7 @@
 
     python -m diffusion_core train --config configs/default_16.json --out runs/NAME [--optim.lr 1e-4 ...]
     python -m diffusion_core train --out runs/NAME --resume [--optim.steps 40000]
+    python -m diffusion_core train --config C --out runs/NAME --init_from models/M.safetensors   (fine-tune M)
     torchrun --nproc-per-node=N -m diffusion_core train ...      (same flags; DDP, gloo on CPU / nccl on CUDA)
 
 Run directory (written by rank 0):
@@ -39,7 +40,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from . import distributed as D
-from ..models.checkpoint import Checkpoint, export_inference_checkpoint, load_checkpoint, save_checkpoint
+from ..models.checkpoint import (CODEC_PREFIX, Checkpoint, export_inference_checkpoint, load_checkpoint,
+                                 save_checkpoint)
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
 from ..diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .ema import EMA
@@ -103,6 +105,8 @@ class _Trainer(TrainingLoop):
                          metrics_path=out_dir / METRICS_NAME, is_main=info.is_main, show_progress=info.is_main)
         if ckpt is not None:
             self._restore(ckpt)
+        elif cfg.init_from is not None:
+            self._init_weights(load_checkpoint(cfg.init_from))
         self.ddp = DistributedDataParallel(self.model, device_ids=[device.index] if device.type == "cuda" else None) \
             if info.enabled else self.model
         self.order = D.DataOrder(len(self.dataset), cfg.optim.batch_size, cfg.seed, info)
@@ -138,6 +142,24 @@ class _Trainer(TrainingLoop):
         self.step = ckpt.step
         # The stored sums are already totalled over ranks: rank 0 carries them, the others start at zero.
         self.accum = ckpt.extra["metrics_accum"].double() if self.info.is_main else torch.zeros_like(self.accum)
+
+    def _init_weights(self, source: Checkpoint) -> None:
+        """Live and EMA weights from `source`'s inference weights (cfg.init_from), which must be a model of this
+        run's UNet and classes, and for a latent run carry the very VAE of data.vae_checkpoint (else its latents
+        would mean something else)."""
+        where = f"init_from {self.cfg.init_from}"
+        if source.config.get("unet") != json.loads(json.dumps(asdict(self.cfg.model))):
+            raise ValueError(f"{where}: its UNet config differs from this run's model config")
+        if source.class_names != self.class_names:
+            raise ValueError(f"{where}: its classes differ from the data set's")
+        theirs = {k: v.float() for k, v in source.extra.items() if k.startswith(CODEC_PREFIX)}
+        mine = {k: v.cpu() for k, v in self.codec.checkpoint_extra().items()} if self.codec is not None else {}
+        if theirs.keys() != mine.keys() or any(not torch.equal(mine[k], theirs[k]) for k in mine):
+            raise ValueError(f"{where}: its VAE differs from data.vae_checkpoint's "
+                             f"(a latent model is fine-tuned on its own latents: set data.vae_checkpoint to it)")
+        state = {k: v.float() for k, v in source.inference_state().items()}
+        self.model.load_state_dict(state)
+        self.ema.load_state_dict(state)
 
     def train_step(self) -> torch.Tensor:
         """One optimisation step; returns this rank's mean [loss, mse, vb] (detached)."""

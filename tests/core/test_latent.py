@@ -133,3 +133,18 @@ def test_exported_latent_checkpoint_is_self_contained(runs, tmp_path):
 def test_latent_run_resumes_with_the_embedded_vae(runs):
     train_main(["--out", str(runs / "latent"), "--resume", "--optim.steps", "5"])
     assert load_checkpoint(runs / "latent" / "ckpt_last.safetensors").step == 5
+
+
+def test_a_latent_model_is_fine_tuned_on_its_own_embedded_vae_only(runs, tmp_path):
+    export = runs / "latent" / "model_ema_fp16.safetensors"  # the VAE inside it is float16-rounded
+    config = _tiny_latent(str(export))
+    (tmp_path / "tune.json").write_text(json.dumps(config))
+    train_main(["--config", str(tmp_path / "tune.json"), "--out", str(tmp_path / "tune"), "--init_from", str(export),
+                "--optim.lr", "0", "--optim.steps", "1"])
+    tuned = load_checkpoint(tmp_path / "tune" / "ckpt_last.safetensors")
+    source = load_checkpoint(export)
+    assert all(torch.equal(tuned.model_state[k], v.float()) for k, v in source.inference_state().items())
+    assert all(torch.equal(tuned.extra[k], v.float()) for k, v in source.extra.items() if k.startswith(CODEC_PREFIX))
+    # The VAE run's own float32 weights encode other latents than the model was trained on: refused.
+    with pytest.raises(ValueError, match="its VAE differs"):
+        train_main(["--config", str(runs / "latent.json"), "--out", str(tmp_path / "other"), "--init_from", str(export)])

@@ -134,3 +134,28 @@ def test_resume_may_change_only_the_sampling_clip_and_the_export_carries_it(tmp_
     assert ckpt.config["train"]["diffusion"]["clip_x0"] == 2.5 and ckpt.step == 6
     assert all(torch.equal(weights[k], ckpt.ema_state[k]) for k in weights)
     assert VoxelGenerator.from_checkpoint(run / "model_ema_fp16.safetensors").clip_x0 == 2.5
+
+
+def test_a_new_run_can_start_from_another_models_weights(tmp_path):
+    source = tmp_path / "source"
+    main(["--config", str(TINY), "--out", str(source)])
+    export = load_checkpoint(source / "model_ema_fp16.safetensors")
+    # lr 0 and no weight decay: the one step leaves the weights where init_from put them.
+    tuned = tmp_path / "tuned"
+    main(["--config", str(TINY), "--out", str(tuned), "--init_from", str(source / "model_ema_fp16.safetensors"),
+          "--optim.lr", "0", "--optim.steps", "1", "--data.seed", "5"])
+    ckpt = load_checkpoint(tuned / "ckpt_last.safetensors")
+    assert ckpt.step == 1 and ckpt.config["train"]["init_from"].endswith("model_ema_fp16.safetensors")
+    for name, weight in export.inference_state().items():
+        assert torch.equal(ckpt.model_state[name], weight.float()), name
+    fresh = tmp_path / "fresh"  # without init_from the same run starts elsewhere
+    main(["--config", str(TINY), "--out", str(fresh), "--optim.lr", "0", "--optim.steps", "1", "--data.seed", "5"])
+    assert not all(torch.equal(load_checkpoint(fresh / "ckpt_last.safetensors").model_state[k], v.float())
+                   for k, v in export.inference_state().items())
+
+
+def test_init_from_refuses_a_model_of_another_architecture(tmp_path):
+    main(["--config", str(TINY), "--out", str(tmp_path / "source")])
+    with pytest.raises(ValueError, match="UNet config differs"):
+        main(["--config", str(TINY), "--out", str(tmp_path / "wider"), "--model.base_channels", "12",
+              "--init_from", str(tmp_path / "source" / "model_ema_fp16.safetensors")])
