@@ -11,7 +11,8 @@ tensors are latents [N, C_lat, r, r, r], and ``gen.to_voxels`` decodes them thro
 
 Precision: on a CPU with native bf16 (AMX-BF16 or AVX512-BF16) the UNet and the VAE decoder run under bf16
 autocast; the sampler's arithmetic stays float32. ``precision="fp32"`` (or the environment variable
-``VOXD_PRECISION=fp32``) forces float32 everywhere; ``"bf16"`` forces autocast.
+``VOXD_PRECISION=fp32``) forces float32 everywhere; ``"bf16"`` forces autocast. In float32 on the CPU, the UNet's
+small batches (one or two objects) run as oneDNN Graph traces (models/cpu_graph.py; ``VOXD_GRAPH=off`` disables).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from blender_addon.shared.settings import DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT
 from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .diffusion.samplers import Blend, Guide, SampleStep, sample_progressive
 from .models.checkpoint import load_checkpoint
+from .models.cpu_graph import SmallBatchGraphs, graphs_enabled
 from .models.latent import LatentCodec
 from .models.unet import UNet3D, UNetConfig, run_cpu_batch_of_one_as_two
 
@@ -64,16 +66,21 @@ def resolve_precision(precision: Precision | None, device: torch.device) -> bool
 
 class _FastInference(nn.Module):
     """Runs the wrapped network the fast way: channels_last_3d input and weights (oneDNN's Conv3d path on CPU),
-    under bf16 autocast when `bf16`. The caller casts the output back to its own dtype."""
+    under bf16 autocast when `bf16`, else with `graphs` its small batches as oneDNN Graph traces. The caller casts
+    the output back to its own dtype."""
 
-    def __init__(self, model: nn.Module, bf16: bool) -> None:
+    def __init__(self, model: nn.Module, bf16: bool, graphs: bool = False) -> None:
         super().__init__()
         self.model = model.to(memory_format=torch.channels_last_3d)
         self.bf16 = bf16
+        self.graphs = SmallBatchGraphs(self.model) if graphs and not bf16 else None
 
     def forward(self, x: Tensor, *args: Tensor | None, **kwargs: Tensor | None) -> Tensor:
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+        if self.graphs is not None:
+            return self.graphs(x, *args, **kwargs)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.model(x.contiguous(memory_format=torch.channels_last_3d), *args, **kwargs)
+            return self.model(x, *args, **kwargs)
 
 
 class _Decoder(nn.Module):
@@ -98,7 +105,8 @@ class VoxelGenerator:
                  clip_x0: float | None = None) -> None:
         self.clip_x0 = DiffusionConfig(clip_x0=clip_x0).x0_clip(latent=codec is not None)
         self.bf16 = resolve_precision(precision, device)
-        self.model = _FastInference(model.eval().requires_grad_(False), self.bf16)
+        self.model = _FastInference(model.eval().requires_grad_(False), self.bf16,
+                                    graphs=device.type == "cpu" and graphs_enabled())
         self.diffusion = diffusion
         self.class_names = list(class_names)
         self.sample_shape = (unet_config.in_channels,) + (unet_config.resolution,) * 3
