@@ -1,7 +1,8 @@
 """SHA-256 digests of the bundled models' samples for fixed seeds: proof that a refactor changed no sample.
 
 `--write FILE` records the digests; `--check FILE` recomputes them and exits 1 on any difference. One digest
-per (model, class): the voxels of seeds 0-1 at the default settings in float32 (bf16 results depend on the
+per (model, class): the voxels of seeds 0-1 at the default settings in float32 with the default oneDNN Graph path
+(VOXD_GRAPH=off gives the eager digests, which differ by float rounding; bf16 results depend on the
 CPU), 1 thread (deterministic here).
 """
 from __future__ import annotations
