@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reference-seed", type=int, default=None,
                    help="synthetic reference seed (default: the training data seed + 1)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--gallery-columns", type=int, default=6, help="samples per class in gallery.png")
+    p.add_argument("--gallery-columns", type=int, default=6, help="samples per class in gallery.png (0: no gallery)")
     p.add_argument("--sweep", action="store_true", help="sweep steps and guidance instead of one report")
     p.add_argument("--sweep-steps", type=_sampler_steps, default="ddim:10,ddim:25,ddim:50,ddim:100,ddpm:1000")
     p.add_argument("--sweep-guidance", type=_floats, default="1,2,3,5")
@@ -73,12 +73,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = EvalSettings(n_per_class=args.n_per_class, steps=args.steps, sampler=args.sampler, eta=args.eta,
-                            guidance=args.guidance, alpha_threshold=args.alpha_threshold, join_parts=args.join_parts,
-                            seed=args.seed, clip_x0=args.clip_x0,
-                            reference_seed=args.reference_seed, batch_size=args.batch_size,
-                            gallery_columns=args.gallery_columns)
     try:
+        settings = EvalSettings(n_per_class=args.n_per_class, steps=args.steps, sampler=args.sampler, eta=args.eta,
+                                guidance=args.guidance, alpha_threshold=args.alpha_threshold, join_parts=args.join_parts,
+                                seed=args.seed, clip_x0=args.clip_x0,
+                                reference_seed=args.reference_seed, batch_size=args.batch_size,
+                                gallery_columns=args.gallery_columns)
         if args.sweep:
             sweep(args.checkpoint, args.classifier, args.out, settings,
                   SweepSettings(samplers_steps=args.sweep_steps, guidances=args.sweep_guidance))
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             evaluate(args.checkpoint, args.classifier, args.out, settings)
             print((args.out / "report.md").read_text())
-            for name in ("report.json", "report.md", "gallery.png"):
+            for name in ("report.json", "report.md") + (("gallery.png",) if args.gallery_columns else ()):
                 print(args.out / name)
     except ValueError as e:  # bad settings for this checkpoint (steps, classes, resolution): one clear line
         print(f"error: {e}", file=sys.stderr)

@@ -56,7 +56,11 @@ class EvalSettings:
     seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
     reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
     batch_size: int = 64
-    gallery_columns: int = 6
+    gallery_columns: int = 6  # 0: no gallery.png (rendering 32^3 samples takes minutes)
+
+    def __post_init__(self) -> None:
+        if self.gallery_columns < 0:
+            raise ValueError(f"gallery_columns must be >= 0 (0: no gallery), got {self.gallery_columns}")
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,8 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
     report["bars"] = quality_bars(report)
     (out / "report.json").write_text(json.dumps(report, indent=2))
     (out / "report.md").write_text(markdown_report(report))
-    _gallery(voxels, labels, seeds, names, settings, out / "gallery.png")
+    if settings.gallery_columns:
+        _gallery(voxels, labels, seeds, names, settings, out / "gallery.png")
     return report
 
 

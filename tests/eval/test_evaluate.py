@@ -107,3 +107,14 @@ def test_cli_rejects_a_malformed_sweep_list(tiny_checkpoint, tiny_classifier, ca
         cli_main(["eval", "--checkpoint", str(tiny_checkpoint), "--classifier", str(tiny_classifier), "--sweep",
                   "--sweep-steps", "ddim:10,euler:5"])
     assert "SAMPLER:STEPS" in capsys.readouterr().err
+
+
+def test_cli_writes_no_gallery_at_zero_columns_and_refuses_negative(tiny_checkpoint, tiny_classifier, tmp_path,
+                                                                   capsys):
+    common = ["eval", "--checkpoint", str(tiny_checkpoint), "--classifier", str(tiny_classifier),
+              "--n-per-class", "1", "--steps", "2", "--out", str(tmp_path)]
+    assert cli_main(common + ["--gallery-columns", "0"]) == 0
+    assert (tmp_path / "report.md").is_file() and not (tmp_path / "gallery.png").exists()
+    assert "gallery.png" not in capsys.readouterr().out
+    assert cli_main(common + ["--gallery-columns", "-1"]) == 1
+    assert capsys.readouterr().err == "error: gallery_columns must be >= 0 (0: no gallery), got -1\n"
