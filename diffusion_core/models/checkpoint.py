@@ -121,15 +121,25 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def export_inference_checkpoint(
-    src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype = torch.float16
+    src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype = torch.float16,
+    clip_x0: float | None = None,
 ) -> None:
     """Keep only the inference weights (EMA if present) and any embedded codec (CODEC_PREFIX extras),
-    cast to `dtype`, plus config and names.
+    cast to `dtype`, plus config and names; `clip_x0` (> 0) rewrites the sampling clip diffusion.clip_x0
+    on the way (the one diffusion field that is a sampling choice, see DiffusionConfig).
 
     The result has no optimizer state or raw weights: about 1/6 of a float32 training checkpoint
     in float16, small enough to bundle in git. VoxelGenerator loads it like any other checkpoint.
+    `dst` may be `src` (the write is atomic).
     """
     ckpt = load_checkpoint(src)
+    if clip_x0 is not None:
+        if not clip_x0 > 0:
+            raise ValueError(f"clip_x0 must be positive, got {clip_x0}")
+        ckpt.config = json.loads(json.dumps(ckpt.config))
+        for section in (ckpt.config, ckpt.config.get("train")):
+            if section is not None:
+                section["diffusion"]["clip_x0"] = float(clip_x0)
     def cast(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
 

@@ -141,3 +141,16 @@ def test_exported_inference_checkpoint_is_small_and_samples_like_the_original(tm
     from_small = VoxelGenerator.from_checkpoint(small)
     assert (from_small.model_name, from_small.class_names) == ("tiny", CLASSES)
     np.testing.assert_allclose(from_small.generate(**kwargs), from_full.generate(**kwargs), atol=2e-2)
+
+
+def test_export_may_rewrite_the_sampling_clip_and_keeps_the_weights(tmp_path):
+    src = tmp_path / "src.safetensors"
+    save_checkpoint(src, model_state={}, ema_state={"w": torch.arange(4, dtype=torch.float16)},
+                    config={"unet": {}, "diffusion": {"clip_x0": None}, "train": {"diffusion": {"clip_x0": None}}},
+                    class_names=["a"], step=3)
+    export_inference_checkpoint(src, src, clip_x0=4)  # in place, as scripts/set_clip_x0.py does
+    ckpt = load_checkpoint(src)
+    assert ckpt.config["diffusion"]["clip_x0"] == ckpt.config["train"]["diffusion"]["clip_x0"] == 4.0
+    assert torch.equal(ckpt.ema_state["w"], torch.arange(4, dtype=torch.float16)) and ckpt.step == 3
+    with pytest.raises(ValueError, match="clip_x0 must be positive"):
+        export_inference_checkpoint(src, tmp_path / "bad.safetensors", clip_x0=0)
