@@ -2,8 +2,8 @@
 
 One guided step of one object is a UNet call at batch 2: on the CPU, ~150 small operators whose dispatch costs
 about as much as their arithmetic. Traced, frozen and run with oneDNN Graph fusion (PyTorch's "fuser3"), the
-call runs as a few fused partitions: 1.3-1.7x faster at batch 2 in float32 and one object 1.25x (1 thread) to 1.5x
-(2 threads) faster end to end (`bench/bench_graph_modes.py`, README "Sampling speed"). Large batches are
+call runs as a few fused partitions: 1.8x faster at batch 2 in float32, and one object 1.4x faster end to end on 1
+and 2 threads (`bench/bench_graph_modes.py`, README "Sampling speed"). Large batches are
 compute-bound and gain nothing, and each new input shape costs a trace plus two profiling runs (~0.3 s), so
 only batches of at most MAX_BATCH take this path, each shape traced once and kept (at most MAX_SHAPES). A batch
 of one runs as two, as the eager UNet does (oneDNN Graph cannot take the eager padding's slice).
