@@ -1,4 +1,4 @@
-"""Tiny untrained checkpoints for tests: the real checkpoint format and UNet, no training needed."""
+"""Tiny untrained checkpoints and UNets for tests: the real checkpoint format and UNet, no training needed."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -10,6 +10,18 @@ import torch
 from diffusion_core.models.checkpoint import save_checkpoint
 from diffusion_core.diffusion.gaussian import DiffusionConfig
 from diffusion_core.models.unet import UNet3D, UNetConfig
+
+TINY_UNET = dict(base_channels=8, channel_mults=(1, 2), attention_resolutions=(4,), norm_groups=4, num_heads=2)
+"""UNetConfig fields of a tiny UNet (add resolution, num_classes, ...)."""
+
+
+def randomised(model: UNet3D) -> UNet3D:
+    """Replace the zero-initialised layers so every path contributes to the output (seeded)."""
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn_like(p) * 0.2)
+    return model
 
 
 def save_tiny_checkpoint(path: Path, class_names: Sequence[str], *, resolution: int = 8, num_timesteps: int = 1000,

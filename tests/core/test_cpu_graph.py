@@ -12,18 +12,14 @@ from diffusion_core.models import cpu_graph
 from diffusion_core.models.cpu_graph import MAX_BATCH, MAX_SHAPES, SmallBatchGraphs
 from diffusion_core.models.unet import UNet3D, UNetConfig
 from diffusion_core.pipeline import VoxelGenerator
+from tests.tiny_models import TINY_UNET, randomised
 
 BUNDLED = Path(__file__).resolve().parents[2] / "models" / "default_16.safetensors"
 
 
 @pytest.fixture()
 def unet() -> UNet3D:
-    torch.manual_seed(0)
-    model = UNet3D(UNetConfig(resolution=8, in_channels=4, num_classes=3, base_channels=8, channel_mults=(1, 2),
-                              attention_resolutions=(4,), norm_groups=4, num_heads=2)).eval()
-    with torch.no_grad():
-        for p in model.parameters():  # no zero-initialised layers: every path reaches the output
-            p.copy_(torch.randn_like(p) * 0.2)
+    model = randomised(UNet3D(UNetConfig(resolution=8, in_channels=4, num_classes=3, **TINY_UNET))).eval()
     return model.to(memory_format=torch.channels_last_3d)
 
 

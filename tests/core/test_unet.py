@@ -3,17 +3,7 @@ import pytest
 import torch
 
 from diffusion_core.models.unet import DEFAULT_UNET_16, UNet3D, UNetConfig
-
-TINY = dict(base_channels=8, channel_mults=(1, 2), attention_resolutions=(4,), norm_groups=4, num_heads=2)
-
-
-def _randomise(model: UNet3D) -> UNet3D:
-    """Replace the zero-initialised layers so every path contributes to the output."""
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn_like(p) * 0.2)
-    return model
+from tests.tiny_models import TINY_UNET, randomised
 
 
 @pytest.mark.parametrize(
@@ -22,7 +12,7 @@ def _randomise(model: UNet3D) -> UNet3D:
 )
 def test_output_shape(resolution, channels, learn_sigma, num_classes, out_channels):
     cfg = UNetConfig(
-        resolution=resolution, in_channels=channels, learn_sigma=learn_sigma, num_classes=num_classes, **TINY
+        resolution=resolution, in_channels=channels, learn_sigma=learn_sigma, num_classes=num_classes, **TINY_UNET
     )
     model = UNet3D(cfg)
     x = torch.randn(2, channels, resolution, resolution, resolution)
@@ -39,7 +29,7 @@ def test_default_config_builds_and_runs():
 
 
 def test_class_label_and_timestep_change_output():
-    model = _randomise(UNet3D(UNetConfig(resolution=8, num_classes=3, **TINY))).eval()
+    model = randomised(UNet3D(UNetConfig(resolution=8, num_classes=3, **TINY_UNET))).eval()
     x = torch.randn(1, 4, 8, 8, 8).expand(4, -1, -1, -1, -1)
     out = model(x, torch.tensor([5, 5, 5, 6]), torch.tensor([0, 1, 3, 0]))
     for i in (1, 2, 3):
@@ -47,7 +37,7 @@ def test_class_label_and_timestep_change_output():
 
 
 def test_float_timesteps_match_long():
-    model = _randomise(UNet3D(UNetConfig(resolution=8, **TINY))).eval()
+    model = randomised(UNet3D(UNetConfig(resolution=8, **TINY_UNET))).eval()
     x = torch.randn(2, 4, 8, 8, 8)
     torch.testing.assert_close(model(x, torch.tensor([3, 700])), model(x, torch.tensor([3.0, 700.0])))
     assert not torch.allclose(model(x, torch.tensor([3.0, 700.0])), model(x, torch.tensor([3.5, 700.0])))
@@ -55,11 +45,11 @@ def test_float_timesteps_match_long():
 
 def test_conditional_model_requires_labels():
     with pytest.raises(ValueError):
-        UNet3D(UNetConfig(resolution=8, num_classes=3, **TINY))(torch.randn(1, 4, 8, 8, 8), torch.tensor([1]))
+        UNet3D(UNetConfig(resolution=8, num_classes=3, **TINY_UNET))(torch.randn(1, 4, 8, 8, 8), torch.tensor([1]))
 
 
 def test_channels_last_matches_contiguous():
-    model = _randomise(UNet3D(UNetConfig(resolution=16, num_classes=4, **TINY))).eval()
+    model = randomised(UNet3D(UNetConfig(resolution=16, num_classes=4, **TINY_UNET))).eval()
     x, t, y = torch.randn(2, 4, 16, 16, 16), torch.tensor([10, 500]), torch.tensor([1, 4])
     with torch.inference_mode():
         expected = model(x, t, y)
@@ -69,7 +59,7 @@ def test_channels_last_matches_contiguous():
 
 
 def test_batch_of_one_matches_batched_and_unpadded():
-    model = _randomise(UNet3D(UNetConfig(resolution=8, num_classes=3, **TINY))).eval()
+    model = randomised(UNet3D(UNetConfig(resolution=8, num_classes=3, **TINY_UNET))).eval()
     x, t, y = torch.randn(3, 4, 8, 8, 8), torch.tensor([1, 50, 900]), torch.tensor([0, 2, 3])
     with torch.inference_mode():
         batched = model(x, t, y)
@@ -82,8 +72,8 @@ def test_batch_of_one_matches_batched_and_unpadded():
 
 
 def test_gradient_reaches_every_parameter():
-    cfg = UNetConfig(resolution=8, num_classes=2, dropout=0.1, **TINY)
-    model = _randomise(UNet3D(cfg))
+    cfg = UNetConfig(resolution=8, num_classes=2, dropout=0.1, **TINY_UNET)
+    model = randomised(UNet3D(cfg))
     out = model(torch.randn(3, 4, 8, 8, 8), torch.tensor([1, 2, 3]), torch.tensor([0, 1, 2]))
     out.square().mean().backward()
     for name, p in model.named_parameters():
@@ -91,7 +81,7 @@ def test_gradient_reaches_every_parameter():
 
 
 def test_zero_initialised_output_layer_gets_gradient():
-    model = UNet3D(UNetConfig(resolution=8, **TINY))
+    model = UNet3D(UNetConfig(resolution=8, **TINY_UNET))
     model(torch.randn(2, 4, 8, 8, 8), torch.tensor([1, 2])).sub(1).square().mean().backward()
     assert model.out[-1].weight.grad.abs().sum() > 0
 
