@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from diffusion_core.models.checkpoint import export_inference_checkpoint, load_checkpoint
+from diffusion_core.models.checkpoint import export_inference_checkpoint
 
 
 def main() -> None:
@@ -19,8 +19,7 @@ def main() -> None:
     parser.add_argument("model", type=Path)
     parser.add_argument("clip_x0", type=float)
     args = parser.parse_args()
-    dtype = next(iter(load_checkpoint(args.model).inference_state().values())).dtype
-    export_inference_checkpoint(args.model, args.model, dtype=dtype, clip_x0=args.clip_x0)
+    export_inference_checkpoint(args.model, args.model, dtype=None, clip_x0=args.clip_x0)
     print(f"{args.model}: diffusion.clip_x0 = {args.clip_x0}")
 
 

@@ -121,11 +121,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 
 def export_inference_checkpoint(
-    src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype = torch.float16,
+    src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype | None = torch.float16,
     clip_x0: float | None = None,
 ) -> None:
     """Keep only the inference weights (EMA if present) and any embedded codec (CODEC_PREFIX extras),
-    cast to `dtype`, plus config and names; `clip_x0` (> 0) rewrites the sampling clip diffusion.clip_x0
+    cast to `dtype` (None: as stored), plus config and names; `clip_x0` (> 0) rewrites the sampling clip diffusion.clip_x0
     on the way (the one diffusion field that is a sampling choice, see DiffusionConfig).
 
     The result has no optimizer state or raw weights: about 1/6 of a float32 training checkpoint
@@ -141,7 +141,7 @@ def export_inference_checkpoint(
             if section is not None:
                 section["diffusion"]["clip_x0"] = float(clip_x0)
     def cast(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+        return {k: v.to(dtype) if dtype is not None and v.is_floating_point() else v for k, v in state.items()}
 
     weights = cast(ckpt.inference_state())
     codec = cast({k: v for k, v in ckpt.extra.items() if k.startswith(CODEC_PREFIX)})

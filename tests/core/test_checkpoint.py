@@ -148,7 +148,7 @@ def test_export_may_rewrite_the_sampling_clip_and_keeps_the_weights(tmp_path):
     save_checkpoint(src, model_state={}, ema_state={"w": torch.arange(4, dtype=torch.float16)},
                     config={"unet": {}, "diffusion": {"clip_x0": None}, "train": {"diffusion": {"clip_x0": None}}},
                     class_names=["a"], step=3)
-    export_inference_checkpoint(src, src, clip_x0=4)  # in place, as scripts/set_clip_x0.py does
+    export_inference_checkpoint(src, src, dtype=None, clip_x0=4)  # in place, as scripts/set_clip_x0.py does
     ckpt = load_checkpoint(src)
     assert ckpt.config["diffusion"]["clip_x0"] == ckpt.config["train"]["diffusion"]["clip_x0"] == 4.0
     assert torch.equal(ckpt.ema_state["w"], torch.arange(4, dtype=torch.float16)) and ckpt.step == 3
