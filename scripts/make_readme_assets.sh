@@ -14,11 +14,13 @@ $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_
 # The same on 256 fresh seeds: the defaults were chosen on seeds 0-255, so this is the unbiased check.
 $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
     --n-per-class 16 --seed 100000 --out docs/eval/seed_100000
-# Fresh seeds 700000, 32 per class, joined (the default) and as sampled (README "Thin parts").
+# Fresh seeds 700000, 32 per class, at the default settings (README "Where sampling starts").
 $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
-    --n-per-class 32 --seed 700000 --out docs/eval/seed_700000
-$PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
-    --n-per-class 32 --seed 700000 --no-join-parts --out docs/eval/seed_700000_raw
+    --n-per-class 32 --seed 700000 --out docs/eval/default_16
+# The same seeds sampled from t = 999, the start before, joined and as sampled (README "Thin parts").
+EVAL_999="$PY scripts/spacing_diagnosis.py eval --first 999 -- --checkpoint $MODEL --classifier models/classifier_16.safetensors"
+$EVAL_999 --n-per-class 32 --seed 700000 --out docs/eval/seed_700000
+$EVAL_999 --n-per-class 32 --seed 700000 --no-join-parts --out docs/eval/seed_700000_raw
 $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors --sweep \
     --n-per-class 4 --sweep-steps ddim:10,ddim:25,ddpm:10,ddpm:25,ddpm:50,ddpm:100,ddpm:1000 \
     --sweep-guidance 1,1.5,2,3,5 --batch-size 128 --out docs/eval

@@ -4,12 +4,14 @@ come out large"), not a setting.
     .venv/bin/python scripts/spacing_diagnosis.py sizes --setting dpmpp_2m_sde:15:1 dpmpp_2m_sde:30:1 ddpm:25:1
     .venv/bin/python scripts/spacing_diagnosis.py eval --power 0.5 -- --checkpoint models/default_16.safetensors \
         --classifier models/classifier_16.safetensors --n-per-class 32 --seed 300000 --out /tmp/p05
+    .venv/bin/python scripts/spacing_diagnosis.py eval --first 999 -- ...   # where sampling started before
 
-Both space the sampler's timesteps as T * ((k + 1) / steps) ** power - 1, k = 0..steps-1 (power 1 is the default
-"trailing" spacing; below 1 more steps fall at high noise), by replacing `samplers.spaced_timesteps` in this
-process only. `sizes`: the mean occupied voxels (alpha >= 0.9, pieces as sampled) of --n samples per class
+Both space the sampler's timesteps as (F + 1) * ((k + 1) / steps) ** power - 1, k = 0..steps-1, from the first
+(noisiest) timestep F (--first; default: the sampler's own, `samplers.sampling_start`; power 1 is the default
+"trailing" spacing; below 1 more steps fall at high noise), by replacing `samplers.spaced_timesteps` and
+`samplers.sampling_start` in this process only. `sizes`: the mean occupied voxels (alpha >= 0.9, pieces as sampled) of --n samples per class
 (seeds from --seed) for each SAMPLER:STEPS:POWER setting, beside the data's (synthetic seed 2, the eval
-reference). `eval`: `python -m diffusion_core eval` with the arguments after `--`, at --power.
+reference). `eval`: `python -m diffusion_core eval` with the arguments after `--`, at --power and --first.
 """
 from __future__ import annotations
 
@@ -25,19 +27,27 @@ from diffusion_core.evaluation.cli import main as eval_main
 from diffusion_core.pipeline import VoxelGenerator
 
 DEFAULT_SPACED = samplers.spaced_timesteps
+DEFAULT_START = samplers.sampling_start
 
 
 def power_spacing(power: float):
-    """A spaced_timesteps replacement: ascending, distinct, ending at T - 1."""
-    def spaced(num_timesteps: int, steps: int) -> list[int]:
+    """A spaced_timesteps replacement: ascending, distinct, ending at `first`."""
+    def spaced(num_timesteps: int, steps: int, first: int | None = None) -> list[int]:
         if power == 1.0:
-            return DEFAULT_SPACED(num_timesteps, steps)
+            return DEFAULT_SPACED(num_timesteps, steps, first)
+        top = num_timesteps if first is None else first + 1
         out: list[int] = []
         for k in range(steps):
-            t = max(0, round(num_timesteps * ((k + 1) / steps) ** power) - 1)
+            t = max(0, round(top * ((k + 1) / steps) ** power) - 1)
             out.append(max(t, out[-1] + 1) if out else t)
         return out
     return spaced
+
+
+def patch(power: float, first: int | None) -> None:
+    """Space the sampler's steps at `power` from `first` (None: the sampler's own start) in this process."""
+    samplers.spaced_timesteps = power_spacing(power)
+    samplers.sampling_start = DEFAULT_START if first is None else (lambda diffusion, steps: max(first, steps - 1))
 
 
 def sizes(args: argparse.Namespace) -> None:
@@ -50,7 +60,7 @@ def sizes(args: argparse.Namespace) -> None:
     print(f"{'data (seed 2)':<24}" + "".join(f"{v:>10.0f}" for v in data))
     for setting in args.setting:
         sampler, steps, power = setting.split(":")
-        samplers.spaced_timesteps = power_spacing(float(power))
+        patch(float(power), args.first)
         row = []
         for c in classes:
             label = gen.class_names.index(c)
@@ -58,7 +68,7 @@ def sizes(args: argparse.Namespace) -> None:
                                   sampler=sampler)
             row.append(float((voxels[:, 3] >= 0.9).sum((1, 2, 3)).mean()))
         print(f"{setting:<24}" + "".join(f"{v:>10.0f}" for v in row), flush=True)
-    samplers.spaced_timesteps = DEFAULT_SPACED
+    patch(1.0, None)
 
 
 def main() -> None:
@@ -73,13 +83,15 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=900000)
     p.add_argument("--threads", type=int, default=1)
     e = sub.add_parser("eval")
-    e.add_argument("--power", type=float, required=True)
+    e.add_argument("--power", type=float, default=1.0)
+    for q in (p, e):
+        q.add_argument("--first", type=int, help="the first (noisiest) timestep (default: the sampler's own)")
     e.add_argument("eval_args", nargs=argparse.REMAINDER, help="after --: python -m diffusion_core eval's flags")
     args = parser.parse_args()
     if args.command == "sizes":
         sizes(args)
     else:
-        samplers.spaced_timesteps = power_spacing(args.power)
+        patch(args.power, args.first)
         sys.exit(eval_main([a for a in args.eval_args if a != "--"]))
 
 

@@ -14,8 +14,9 @@ SEEDS = (11, 12)
 NULL = 9
 
 
-def _reference(steps: int, clip: bool, algorithm: str = "dpmsolver++") -> DPMSolverMultistepScheduler:
-    """diffusers' DPM-Solver++(2M) on our cosine schedule with "trailing" spacing, alphas_cumprod in float64.
+def _reference(timesteps: list[int], clip: bool, algorithm: str = "dpmsolver++") -> DPMSolverMultistepScheduler:
+    """diffusers' DPM-Solver++(2M) on our cosine schedule, alphas_cumprod in float64, walking `timesteps`
+    (descending: ours, which start at 990, not at diffusers' 999).
 
     final_sigmas_type="zero" ends at sigma 0 with a first-order step, as ours does. Its only clipping is
     dynamic thresholding: with sample_max_value=1 the threshold s = clamp(quantile, 1, 1) = 1, a plain clip of
@@ -24,11 +25,11 @@ def _reference(steps: int, clip: bool, algorithm: str = "dpmsolver++") -> DPMSol
     """
     scheduler = DPMSolverMultistepScheduler(
         num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", algorithm_type=algorithm, solver_order=2,
-        solver_type="midpoint", prediction_type="epsilon", timestep_spacing="trailing", final_sigmas_type="zero",
+        solver_type="midpoint", prediction_type="epsilon", final_sigmas_type="zero",
         thresholding=clip, dynamic_thresholding_ratio=0.995, sample_max_value=1.0,
     )
     scheduler.alphas_cumprod = torch.cumprod(1.0 - scheduler.betas.double(), dim=0)
-    scheduler.set_timesteps(steps)
+    scheduler.set_timesteps(timesteps=timesteps)
     return scheduler
 
 
@@ -45,7 +46,7 @@ def test_dpmpp_2m_loop_with_guidance_matches_diffusers(sigma_model, sampler: str
     labels, scale = torch.tensor([2, 4]), 1.5
     ours = list(sample_progressive(sigma_model, diffusion, SHAPE, steps=steps, sampler=sampler, labels=labels,
                                    guidance=scale, null_label=NULL, seeds=SEEDS, clip_x0=clip, eta=0.0))
-    scheduler = _reference(steps, clip, algorithm)
+    scheduler = _reference([s.t for s in ours], clip, algorithm)
     generators = [torch.Generator().manual_seed(s) for s in SEEDS]
     draw = lambda: torch.stack([torch.randn(SHAPE[1:], generator=g) for g in generators])  # noqa: E731
     x = draw()
@@ -55,9 +56,9 @@ def test_dpmpp_2m_loop_with_guidance_matches_diffusers(sigma_model, sampler: str
         cond, uncond = sigma_model(x, tt, y=labels)[:, :4], sigma_model(x, tt, y=null)[:, :4]
         noise = draw() if sampler == "dpmpp_2m_sde" and n < steps - 1 else torch.zeros(SHAPE)
         x = scheduler.step(uncond + scale * (cond - uncond), t, x, variance_noise=noise).prev_sample
-        assert step.t == int(t)
+        assert step.t == int(t)  # ours, from 990
         torch.testing.assert_close(step.x_t, x, rtol=1e-5, atol=1e-5)
-    assert len(scheduler.timesteps) == steps
+    assert len(scheduler.timesteps) == steps and ours[0].t == 990
 
 
 def test_dpmpp_2m_is_deterministic_batch_invariant_and_differs_from_ddim(sigma_model) -> None:

@@ -7,7 +7,14 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from diffusion_core.diffusion.gaussian import GaussianDiffusion
-from diffusion_core.diffusion.samplers import SampleStep, sample, sample_progressive, spaced_timesteps
+from diffusion_core.diffusion.samplers import (
+    START_MIN_ALPHA,
+    SampleStep,
+    sample,
+    sample_progressive,
+    sampling_start,
+    spaced_timesteps,
+)
 from diffusion_core.diffusion.schedules import make_betas
 
 SHAPE = (2, 4, 4, 4, 4)
@@ -39,6 +46,28 @@ def test_spaced_timesteps_are_diffusers_trailing_spacing() -> None:
         spaced_timesteps(1000, 0)
     with pytest.raises(ValueError):
         spaced_timesteps(10, 11)
+
+
+def test_trailing_spacing_from_a_later_first_timestep() -> None:
+    assert spaced_timesteps(1000, 15, 990) == [65, 131, 197, 263, 329, 395, 461, 528, 594, 660, 726, 792, 858, 924, 990]
+    assert spaced_timesteps(1000, 991, 990) == list(range(991))
+    for bad in ((1000, 992, 990), (1000, 5, 1000), (1000, 5, -1)):
+        with pytest.raises(ValueError):
+            spaced_timesteps(*bad)
+
+
+def test_sampling_starts_where_the_signal_scale_reaches_the_floor() -> None:
+    """Cosine, T=1000: sqrt(abar) is 5e-5 at 999 and 0.014 at 990, the first at or above START_MIN_ALPHA; more
+    steps than 0..990 holds start later, up to T - 1; the walk really starts there."""
+    diffusion = _diffusion(False)
+    assert diffusion.sqrt_alphas_cumprod[990] >= START_MIN_ALPHA > diffusion.sqrt_alphas_cumprod[991]
+    assert [sampling_start(diffusion, n) for n in (1, 15, 991, 995, 1000)] == [990, 990, 990, 994, 999]
+    linear = GaussianDiffusion(make_betas("linear", 1000), learn_sigma=False, loss="mse")
+    start = sampling_start(linear, 15)
+    assert linear.sqrt_alphas_cumprod[start] >= START_MIN_ALPHA > linear.sqrt_alphas_cumprod[start + 1]
+    steps = list(sample_progressive(lambda x, t: torch.zeros_like(x), diffusion, SHAPE, steps=15, sampler="ddim",
+                                    eta=0.0, seeds=SEEDS, guidance=1.0))
+    assert [s.t for s in steps] == spaced_timesteps(1000, 15, 990)[::-1]
 
 
 def _ddim_reference() -> DDIMScheduler:
@@ -74,7 +103,8 @@ def _assert_trajectories_match(ours: list[SampleStep], reference: list[tuple[tor
 
 @pytest.mark.parametrize("eta", [0.0, 0.6])
 def test_full_50_step_ddim_loop_matches_diffusers(eps_model, eta: float) -> None:
-    ours = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=50, sampler="ddim", eta=eta, seeds=SEEDS, guidance=1.0))
+    ours = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=50, sampler="ddim", eta=eta, seeds=SEEDS, guidance=1.0,
+                                   first=999))
     scheduler = _ddim_reference()
     generators = _generators()
     x = _draw(generators)
@@ -111,7 +141,8 @@ def test_ddpm_learned_range_loop_matches_diffusers(sigma_model, steps: int, comp
     scheduler.alphas_cumprod = torch.cumprod(1.0 - scheduler.betas.double(), dim=0)
     if steps != 1000:
         scheduler.set_timesteps(steps)  # walks its own list of timesteps: prev_t is the next entry
-    ours = list(sample_progressive(sigma_model, _diffusion(True), SHAPE, steps=steps, sampler="ddpm", seeds=SEEDS, eta=0.0, guidance=1.0))
+    ours = list(sample_progressive(sigma_model, _diffusion(True), SHAPE, steps=steps, sampler="ddpm", seeds=SEEDS, eta=0.0, guidance=1.0,
+                                   first=999))
     generators = _generators()
     x = _draw(generators)
     reference = []
@@ -142,7 +173,8 @@ STORED = {
 @pytest.mark.parametrize("sampler", list(STORED))
 def test_full_loop_matches_stored_values(eps_model, sigma_model, sampler: str) -> None:
     model, learn_sigma = (sigma_model, True) if sampler == "ddpm" else (eps_model, False)
-    steps = list(sample_progressive(model, _diffusion(learn_sigma), SHAPE, steps=25, sampler=sampler, seeds=SEEDS, eta=0.0, guidance=1.0))
+    steps = list(sample_progressive(model, _diffusion(learn_sigma), SHAPE, steps=25, sampler=sampler, seeds=SEEDS, eta=0.0, guidance=1.0,
+                                    first=999))
     middle, final = STORED[sampler]
     np.testing.assert_allclose(steps[12].x_t.flatten()[::64][:8].numpy(), middle, rtol=0, atol=1e-5)
     np.testing.assert_allclose(steps[-1].x_t.flatten()[::64][:8].numpy(), final, rtol=0, atol=1e-5)
@@ -163,7 +195,8 @@ def test_seeded_runs_repeat_and_do_not_depend_on_the_batch(sigma_model, sampler:
 def test_ddim_eta0_depends_only_on_the_initial_noise(eps_model) -> None:
     """Deterministic: x_0 is a fixed function of x_T, while eta > 0 adds fresh noise every step."""
     diffusion = _diffusion(False)
-    deterministic = sample(eps_model, diffusion, SHAPE, steps=20, eta=0.0, seeds=SEEDS, sampler="ddim", guidance=1.0)
+    deterministic = sample(eps_model, diffusion, SHAPE, steps=20, eta=0.0, seeds=SEEDS, sampler="ddim", guidance=1.0,
+                           first=999)
     stochastic = sample(eps_model, diffusion, SHAPE, steps=20, eta=1.0, seeds=SEEDS, sampler="ddim", guidance=1.0)
     assert not torch.allclose(deterministic, stochastic)
     scheduler = _ddim_reference()
@@ -210,7 +243,7 @@ def test_guidance_runs_one_doubled_batch_and_mixes_only_eps(sigma_model) -> None
 def test_progress_steps_are_yielded_outside_inference_mode(eps_model) -> None:
     steps = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=5, seeds=SEEDS, sampler="ddim", eta=0.0, guidance=1.0))
     assert [s.index for s in steps] == list(range(5)) and {s.total for s in steps} == {5}
-    assert [s.t for s in steps] == [999, 799, 599, 399, 199]
+    assert [s.t for s in steps] == [990, 792, 594, 395, 197]
     for step in sample_progressive(eps_model, _diffusion(False), SHAPE, steps=5, seeds=SEEDS, sampler="ddim", eta=0.0, guidance=1.0):
         assert not torch.is_inference_mode_enabled()  # the caller's code between steps runs normally
         assert step.x_t.is_inference() and step.x_t.shape == SHAPE
