@@ -61,6 +61,14 @@ def test_a_greedy_client_cannot_lock_others_out_of_the_queue(make_server):
         greedy.close()
 
 
+def _wait_for_queue(server, jobs: int) -> None:
+    """Until the server holds `jobs` jobs (running and queued), for at most 10 s."""
+    deadline = time.monotonic() + 10
+    while len(server.queue) < jobs:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
 def test_batches_take_compatible_jobs_from_every_client_in_turn(make_server, monkeypatch):
     server = make_server(max_batch=4, limits=p.Limits(max_count=4, max_steps=1000, max_queue=16))
     batches, real_next = [], server.queue.next_batch
@@ -77,12 +85,11 @@ def test_batches_take_compatible_jobs_from_every_client_in_turn(make_server, mon
         a.hello(), b.hello()
         blocker = a.submit(p.GenerateRequest(steps=1000, seed=99))
         next(blocker.progress(timeout_s=30))  # running: the others queue behind it
+        # a's six are queued before b sends: ZeroMQ fair-queues between two clients' pending messages
         jobs = [a.submit(p.GenerateRequest(steps=3, seed=s)) for s in range(6)]
+        _wait_for_queue(server, 7)
         jobs += [b.submit(p.GenerateRequest(steps=3, seed=s)) for s in (100, 101)]
-        deadline = time.monotonic() + 10
-        while len(server.queue) < 9:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        _wait_for_queue(server, 9)
         blocker.cancel()
         for job in jobs:
             job.result(timeout_s=30)
