@@ -33,6 +33,7 @@ from .colour_metrics import (
     object_hue_histogram, total_variation, voxel_hue_histogram,
 )
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
+from ..diffusion import samplers
 from .metrics import set_metrics
 from ..pipeline import VoxelGenerator
 from .quality_bars import quality_bars
@@ -104,6 +105,7 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
         "sample_seeds": {name: seeds[labels == k].tolist() for k, name in enumerate(names)},
         "sampling_seconds": round(seconds, 2),
         "clip_x0": ctx.generator.clip_x0,
+        "first_timestep": samplers.sampling_start(ctx.generator.diffusion, settings.steps),
         "model": _score(ctx, voxels, labels, settings.alpha_threshold),
         "reference_baseline": ctx.baseline,
         "reference_colour": _reference_colour(ctx),
@@ -293,7 +295,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"- checkpoint: `{report['checkpoint']}`",
         f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
         f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}, "
-        f"{'pieces joined' if s.get('join_parts') else 'pieces not joined'}, x₀ clipped at ±{report['clip_x0']:g}; "
+        f"{'pieces joined' if s.get('join_parts') else 'pieces not joined'}, x₀ clipped at ±{report['clip_x0']:g}, "
+        f"from t = {report['first_timestep']}; "
         f"{report['sampling_seconds']:.1f} s sampling",
         f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
         f"{report['reference_seeds'][1]} scored against it",
