@@ -103,8 +103,8 @@ def _assert_trajectories_match(ours: list[SampleStep], reference: list[tuple[tor
 
 @pytest.mark.parametrize("eta", [0.0, 0.6])
 def test_full_50_step_ddim_loop_matches_diffusers(eps_model, eta: float) -> None:
-    ours = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=50, sampler="ddim", eta=eta, seeds=SEEDS, guidance=1.0,
-                                   first=999))
+    ours = list(sample_progressive(eps_model, _diffusion(False), SHAPE, steps=50, sampler="ddim", eta=eta, seeds=SEEDS,
+                                   guidance=1.0, first=999))
     scheduler = _ddim_reference()
     generators = _generators()
     x = _draw(generators)
@@ -141,8 +141,8 @@ def test_ddpm_learned_range_loop_matches_diffusers(sigma_model, steps: int, comp
     scheduler.alphas_cumprod = torch.cumprod(1.0 - scheduler.betas.double(), dim=0)
     if steps != 1000:
         scheduler.set_timesteps(steps)  # walks its own list of timesteps: prev_t is the next entry
-    ours = list(sample_progressive(sigma_model, _diffusion(True), SHAPE, steps=steps, sampler="ddpm", seeds=SEEDS, eta=0.0, guidance=1.0,
-                                   first=999))
+    ours = list(sample_progressive(sigma_model, _diffusion(True), SHAPE, steps=steps, sampler="ddpm", seeds=SEEDS,
+                                   eta=0.0, guidance=1.0, first=999))
     generators = _generators()
     x = _draw(generators)
     reference = []
@@ -173,8 +173,8 @@ STORED = {
 @pytest.mark.parametrize("sampler", list(STORED))
 def test_full_loop_matches_stored_values(eps_model, sigma_model, sampler: str) -> None:
     model, learn_sigma = (sigma_model, True) if sampler == "ddpm" else (eps_model, False)
-    steps = list(sample_progressive(model, _diffusion(learn_sigma), SHAPE, steps=25, sampler=sampler, seeds=SEEDS, eta=0.0, guidance=1.0,
-                                    first=999))
+    steps = list(sample_progressive(model, _diffusion(learn_sigma), SHAPE, steps=25, sampler=sampler, seeds=SEEDS,
+                                    eta=0.0, guidance=1.0, first=999))
     middle, final = STORED[sampler]
     np.testing.assert_allclose(steps[12].x_t.flatten()[::64][:8].numpy(), middle, rtol=0, atol=1e-5)
     np.testing.assert_allclose(steps[-1].x_t.flatten()[::64][:8].numpy(), final, rtol=0, atol=1e-5)
