@@ -34,7 +34,6 @@ def test_bundled_model_generates_every_class_on_the_cpu(name, resolution):
     np.testing.assert_allclose(pair[0], voxels[:2], atol=1e-2)
 
 
-
 def _first_step(generator: VoxelGenerator) -> tuple[int, float]:
     """The first timestep at the default settings, and the fraction of its latent x_0 values on the clip."""
     labels = list(range(len(CLASS_NAMES)))

@@ -71,8 +71,9 @@ def test_sampling_starts_where_the_signal_scale_reaches_the_floor() -> None:
 
 
 def _ddim_reference() -> DDIMScheduler:
-    # Our sampler uses "trailing" spacing (999, 979, ..., 19 for 50 of 1000 steps). With T divisible by the step
-    # count that list is uniform, so diffusers' stride formula prev = t - T // steps lands on the same pairs
+    # Our sampler, told to start at 999 (first=999, diffusers' start), uses "trailing" spacing (999, 979, ..., 19
+    # for 50 of 1000 steps). With T divisible by the step count that list is uniform, so diffusers' stride
+    # formula prev = t - T // steps lands on the same pairs
     # as our walk along one list; its last step goes to prev = -1, where set_alpha_to_one=True gives
     # abar_prev = 1, as our respaced timeline does (steps_offset only applies to "leading" spacing).
     # clip_sample=True with use_clipped_model_output=True (passed to step) matches our clipping of x_0 and
