@@ -97,13 +97,15 @@ class _Decoder(nn.Module):
 class VoxelGenerator:
     """A denoising network, its diffusion and class names (and for latent models the VAE `codec`),
     ready to sample (inference only). `clip_x0`: the bound of every x_0 prediction (DiffusionConfig.x0_clip);
-    the attribute may be set, e.g. to sweep it (`eval --clip-x0`)."""
+    `guidance_interval`: the noise levels (sigma) where guidance runs (samplers.step_guidance; None: every
+    step). Both attributes may be set, e.g. to sweep them (`eval --clip-x0`, `--guidance-interval`)."""
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, class_names: Sequence[str],
                  unet_config: UNetConfig, model_name: str, device: torch.device,
                  codec: LatentCodec | None = None, precision: Precision | None = None,
                  clip_x0: float | None = None) -> None:
         self.clip_x0 = DiffusionConfig(clip_x0=clip_x0).x0_clip(latent=codec is not None)
+        self.guidance_interval: tuple[float, float] | None = None
         self.bf16 = resolve_precision(precision, device)
         self.model = _FastInference(model.eval().requires_grad_(False), self.bf16,
                                     graphs=device.type == "cpu" and graphs_enabled())
@@ -161,7 +163,7 @@ class VoxelGenerator:
             self.model, self.diffusion, (len(labels), *self.sample_shape), steps=steps, sampler=sampler, eta=eta,
             labels=torch.tensor([int(v) for v in labels], dtype=torch.long), guidance=guidance,
             seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
-            clip_x0=self.clip_x0, guide=guide, blend=blend)
+            clip_x0=self.clip_x0, guide=guide, blend=blend, guidance_interval=self.guidance_interval)
 
     def encode(self, voxels: np.ndarray) -> Tensor:
         """float32 voxels [N, channels, R, R, R] in [0, 1] -> model space [N, *sample_shape] (latents through the

@@ -21,6 +21,14 @@ $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_
 EVAL_999="$PY scripts/spacing_diagnosis.py eval --first 999 -- --checkpoint $MODEL --classifier models/classifier_16.safetensors"
 $EVAL_999 --n-per-class 32 --seed 700000 --out docs/eval/seed_700000
 $EVAL_999 --n-per-class 32 --seed 700000 --no-join-parts --out docs/eval/seed_700000_raw
+# 128 per class on seeds 1200000 at the default settings (README "At 128 per class"), and guidance only in the
+# middle of the timeline on the fresh seeds of both models (the reports only; README "Guidance only in the middle").
+$PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
+    --n-per-class 128 --seed 1200000 --out docs/eval/seed_1200000_128
+$PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors \
+    --n-per-class 32 --seed 700000 --guidance-interval 0.28 5.42 --gallery-columns 0 --out docs/eval/interval_16
+$PY -m diffusion_core eval --checkpoint models/detailed_32.safetensors --classifier models/classifier_32.safetensors \
+    --n-per-class 16 --seed 700000 --guidance-interval 0.28 5.42 --gallery-columns 0 --out docs/eval/interval_32
 $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_16.safetensors --sweep \
     --n-per-class 4 --sweep-steps ddim:10,ddim:25,ddpm:10,ddpm:25,ddpm:50,ddpm:100,ddpm:1000 \
     --sweep-guidance 1,1.5,2,3,5 --batch-size 128 --out docs/eval

@@ -54,6 +54,7 @@ class EvalSettings:
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
     join_parts: bool = DEFAULT_JOIN_PARTS  # as the server: pieces joined along confident voxels
     clip_x0: float | None = None  # the samplers' x0 clip; None: the checkpoint's (DiffusionConfig.x0_clip)
+    guidance_interval: tuple[float, float] | None = None  # guide where sigma in (low, high]; None: every step
     seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
     reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
     batch_size: int = 64
@@ -100,12 +101,13 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
         "model_name": ctx.generator.model_name,
         "classifier": str(classifier),
         "classifier_heldout_accuracy": ctx.classifier_meta.get("heldout_accuracy"),
-        "settings": asdict(settings),
+        "settings": _as_json(settings),
         "reference_seeds": list(ctx.reference_seeds),
         "sample_seeds": {name: seeds[labels == k].tolist() for k, name in enumerate(names)},
         "sampling_seconds": round(seconds, 2),
         "clip_x0": ctx.generator.clip_x0,
         "first_timestep": samplers.sampling_start(ctx.generator.diffusion, settings.steps),
+        "guided_timesteps": _guided_timesteps(ctx.generator, settings),
         "model": _score(ctx, voxels, labels, settings.alpha_threshold),
         "reference_baseline": ctx.baseline,
         "reference_colour": _reference_colour(ctx),
@@ -134,7 +136,7 @@ def sweep(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_dir:
         points[(sampler, steps, guidance)] = {"sampler": sampler, "steps": steps, "guidance": guidance,
                                               "sampling_seconds": round(seconds, 2),
                                               **_score(ctx, voxels, labels, settings.alpha_threshold)}
-    result = {"checkpoint": str(checkpoint), "settings": asdict(settings), "sweep": asdict(sweep_settings),
+    result = {"checkpoint": str(checkpoint), "settings": _as_json(settings), "sweep": asdict(sweep_settings),
               "reference_seeds": list(ctx.reference_seeds), "reference_baseline": ctx.baseline,
               "points": list(points.values())}
     out = Path(out_dir)
@@ -152,6 +154,11 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
         if not settings.clip_x0 > 0:
             raise ValueError(f"clip_x0 must be positive, got {settings.clip_x0}")
         generator.clip_x0 = float(settings.clip_x0)
+    if settings.guidance_interval is not None:
+        low, high = settings.guidance_interval
+        if not 0 <= low < high:
+            raise ValueError(f"the guidance interval must have 0 <= low < high, got ({low}, {high}]")
+        generator.guidance_interval = (float(low), float(high))
     max_steps = generator.max_steps
     bad_steps = sorted({s for s in steps if not 1 <= s <= max_steps})
     if bad_steps:
@@ -176,6 +183,32 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
     ctx = _Context(generator, model, classifier_classes, meta, reference, seeds, reference_stats, baseline={})
     ctx.baseline = _score(ctx, second.voxels, second.labels, settings.alpha_threshold)
     return ctx
+
+
+def _as_json(settings: EvalSettings) -> dict[str, Any]:
+    """The settings as report.json holds them (the guidance interval as a list or null)."""
+    interval = settings.guidance_interval
+    return {**asdict(settings), "guidance_interval": None if interval is None else list(interval)}
+
+
+def _guided_timesteps(generator: VoxelGenerator, settings: EvalSettings) -> list[int]:
+    """The timesteps that run at the full guidance scale (samplers.step_guidance), noisiest first."""
+    diffusion = generator.diffusion
+    first = samplers.sampling_start(diffusion, settings.steps)
+    timesteps = samplers.spaced_timesteps(diffusion.num_timesteps, settings.steps, first)
+    return [t for t in reversed(timesteps)
+            if samplers.step_guidance(float(diffusion.alphas_cumprod[t]), settings.guidance, generator.guidance_interval)
+            == settings.guidance]
+
+
+def _guided_text(report: dict[str, Any]) -> str:
+    """"guided at t = 858–197, 11 of 15 steps (σ in (0.28, 5.42])" for the report's sampling line."""
+    guided, steps = report["guided_timesteps"], report["settings"]["steps"]
+    if len(guided) == steps:
+        return "guided at every step"
+    low, high = report["settings"]["guidance_interval"]
+    where = f"t = {guided[0]}–{guided[-1]}" if guided else "no step"
+    return f"guided at {where}, {len(guided)} of {steps} steps (σ in ({low:g}, {high:g}])"
 
 
 def _sample(generator: VoxelGenerator, settings: EvalSettings,
@@ -296,7 +329,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
         f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}, "
         f"{'pieces joined' if s.get('join_parts') else 'pieces not joined'}, x₀ clipped at ±{report['clip_x0']:g}, "
-        f"from t = {report['first_timestep']}; "
+        f"from t = {report['first_timestep']}, {_guided_text(report)}; "
         f"{report['sampling_seconds']:.1f} s sampling",
         f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
         f"{report['reference_seeds'][1]} scored against it",

@@ -14,6 +14,7 @@ from diffusion_core.diffusion.samplers import (
     sample_progressive,
     sampling_start,
     spaced_timesteps,
+    step_guidance,
 )
 from diffusion_core.diffusion.schedules import make_betas
 
@@ -239,6 +240,36 @@ def test_guidance_runs_one_doubled_batch_and_mixes_only_eps(sigma_model) -> None
     assert not torch.allclose(guided, unguided)
     with pytest.raises(ValueError, match="null_label"):
         sample(sigma_model, diffusion, SHAPE, guidance=scale, **kwargs)
+
+
+def _sigma(diffusion: GaussianDiffusion, t: int) -> float:
+    abar = float(diffusion.alphas_cumprod[t])
+    return float(np.sqrt((1.0 - abar) / abar))
+
+
+@pytest.mark.parametrize("interval", [(0.28, 5.42), (0.0, 10.0), (1.0, 2.0)])
+def test_guidance_runs_only_where_sigma_is_in_the_interval(sigma_model, interval) -> None:
+    """A doubled (guided) batch exactly at the steps with low < sigma <= high, one conditional pass elsewhere;
+    (0.28, 5.42] leaves the two noisiest (990, 924) and the last two (131, 65) of 15 steps unguided."""
+    diffusion, labels = _diffusion(True), torch.tensor([2, 4])
+    calls: list[tuple[int, list[int]]] = []
+
+    def recording(x, t, y):
+        calls.append((int(t[0]), y.tolist()))
+        return sigma_model(x, t, y=y)
+
+    steps = list(sample_progressive(recording, diffusion, SHAPE, steps=15, sampler="dpmpp_2m_sde", eta=0.0,
+                                    labels=labels, guidance=1.5, null_label=NULL, seeds=SEEDS,
+                                    guidance_interval=interval))
+    assert [t for t, _ in calls] == [s.t for s in steps]
+    for t, y in calls:
+        inside = interval[0] < _sigma(diffusion, t) <= interval[1]
+        assert y == ([2, 4, NULL, NULL] if inside else [2, 4]), (t, y)
+    unguided = [t for t, y in calls if len(y) == 2]
+    if interval == (0.28, 5.42):
+        assert unguided == [990, 924, 131, 65]
+    assert 0 < len(unguided) < 15  # every interval here guides some steps and not others
+    assert step_guidance(0.5, 0.0, interval) == 0.0  # guidance 0 stays unconditional outside the interval
 
 
 def test_progress_steps_are_yielded_outside_inference_mode(eps_model) -> None:

@@ -98,10 +98,28 @@ def test_cli_runs_and_reports_bad_settings_in_one_line(tiny_checkpoint, tiny_cla
     assert json.loads((tmp_path / "report.json").read_text())["clip_x0"] == 0.5
     assert "x₀ clipped at ±0.5" in (tmp_path / "report.md").read_text()
     first = json.loads((tmp_path / "report.json").read_text())["first_timestep"]
-    assert 0 < first < 39 and f"from t = {first};" in (tmp_path / "report.md").read_text()  # not the last of 40
+    assert 0 < first < 39 and f"from t = {first}," in (tmp_path / "report.md").read_text()  # not the last of 40
     capsys.readouterr()
     assert cli_main(common + ["--clip-x0", "0"]) == 1
     assert capsys.readouterr().err == "error: clip_x0 must be positive, got 0.0\n"
+
+
+def test_cli_guides_only_the_steps_in_the_guidance_interval(tiny_checkpoint, tiny_classifier, tmp_path, capsys):
+    common = ["eval", "--checkpoint", str(tiny_checkpoint), "--classifier", str(tiny_classifier), "--n-per-class",
+              "1", "--steps", "6", "--guidance", "2", "--gallery-columns", "0", "--out", str(tmp_path)]
+    report = lambda: json.loads((tmp_path / "report.json").read_text())  # noqa: E731
+    assert cli_main(common) == 0
+    everywhere = report()["guided_timesteps"]
+    assert report()["settings"]["guidance_interval"] is None
+    assert len(everywhere) == 6 and everywhere[0] == report()["first_timestep"]
+    assert "guided at every step" in (tmp_path / "report.md").read_text()
+    assert cli_main(common + ["--guidance-interval", "0.5", "3"]) == 0
+    some = report()["guided_timesteps"]
+    assert 0 < len(some) < 6 and set(some) < set(everywhere) and report()["settings"]["guidance_interval"] == [0.5, 3]
+    assert f"guided at t = {some[0]}–{some[-1]}, {len(some)} of 6 steps (σ in (0.5, 3])" in (tmp_path / "report.md").read_text()
+    capsys.readouterr()
+    assert cli_main(common + ["--guidance-interval", "3", "1"]) == 1
+    assert capsys.readouterr().err == "error: the guidance interval must have 0 <= low < high, got (3.0, 1.0]\n"
 
 
 def test_cli_rejects_a_malformed_sweep_list(tiny_checkpoint, tiny_classifier, capsys):
