@@ -4,15 +4,18 @@ A :class:`LatentCodec` maps model-space voxels x [B, C, R, R, R] in [-1, 1] to n
 z = (mean(x) - shift) / scale [B, C_lat, r, r, r] and back (decode -> model space [-1, 1]). `shift` and
 `scale` are the per-channel mean and std of the VAE's posterior means over its training set, so the
 diffusion model sees roughly unit-variance latents. The codec's state_dict (VAE weights + shift + scale)
-is what a latent diffusion checkpoint embeds under ``extra`` keys ``codec.<name>`` (CODEC_PREFIX).
+is what a latent diffusion checkpoint embeds under ``extra`` keys ``codec.<name>`` (CODEC_PREFIX);
+:func:`swap_decoder` replaces the decoder there with one trained alone on the same latents.
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import CODEC_PREFIX, Checkpoint
+from .checkpoint import CODEC_PREFIX, Checkpoint, load_checkpoint, save_checkpoint
 from ..data.dataset import GridDataset, VoxelDataset
 from .vae import VAEConfig, VoxelVAE
 
@@ -92,3 +95,22 @@ def encode_dataset(codec: LatentCodec, dataset: VoxelDataset, batch_size: int = 
     """Encode a voxel data set to normalised latents with the codec's stored shift/scale."""
     z = [codec.encode(torch.from_numpy(dataset.voxels[i:i + batch_size] * 2 - 1)) for i in range(0, len(dataset), batch_size)]
     return LatentDataset(torch.cat(z).numpy(), dataset.labels, dataset.class_names)
+
+
+def swap_decoder(model_path: str | os.PathLike, vae_path: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Write `dst`: the latent model at `model_path` with the decoder of the VAE run checkpoint at `vae_path` (a
+    decoder-only run from it: `train-vae` with init_from the model and freeze_encoder), cast to the dtype of the
+    model's embedded VAE. The denoiser, the encoder and the latent normalisation stay the model's; refused unless
+    the run's config and encoder are the model's own bit for bit (another encoder makes other latents)."""
+    model, run = load_checkpoint(model_path), load_checkpoint(vae_path)
+    if VAEConfig(**run.config["vae"]) != VAEConfig(**model.config.get("vae", {})):
+        raise ValueError(f"{vae_path}: its VAE config is not the one {model_path} embeds")
+    prefix = CODEC_PREFIX + "vae."
+    ours = {k[len(prefix):]: v for k, v in model.extra.items() if k.startswith(prefix)}
+    for key, value in ours.items():
+        if key.startswith("encoder.") and not torch.equal(value.float(), run.model_state[key].float()):
+            raise ValueError(f"{vae_path} has another encoder than {model_path} ({key}): its decoder decodes other "
+                             "latents (train it with init_from the model and freeze_encoder)")
+    decoder = {prefix + k: v.to(ours[k].dtype) for k, v in run.model_state.items() if k.startswith("decoder.")}
+    save_checkpoint(dst, model_state=model.model_state, ema_state=model.ema_state, config=model.config,
+                    class_names=model.class_names, step=model.step, extra={**model.extra, **decoder})

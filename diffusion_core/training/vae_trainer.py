@@ -2,6 +2,11 @@
 
     python -m diffusion_core train-vae --config configs/vae_16.json --out runs/NAME [--optim.steps 6000 ...]
     python -m diffusion_core train-vae --out runs/NAME --resume [--optim.steps 8000]
+    python -m diffusion_core train-vae --config configs/vae_32_f4_decoder.json --out runs/NAME   # decoder only
+
+A run may start from the VAE of another checkpoint (`init_from`: a VAE run's or a latent model's) and train its
+decoder alone (`freeze_encoder`): the latents, and so a latent diffusion model trained on them, stay valid, and
+`scripts/swap_decoder.py` (models.latent.swap_decoder) puts the new decoder into the latent model's file.
 
 Loss per sample: BCE on the occupancy logit + rgb_weight * occupancy-weighted MSE of the RGB (in [0, 1],
 only where the target is occupied) + kl_weight * KL(posterior || N(0, I)). AdamW, linear warm-up then
@@ -31,7 +36,7 @@ from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
 
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
-from ..models.latent import encode_means, latent_stats
+from ..models.latent import LatentCodec, encode_means, latent_stats
 from .loop import CHECKPOINT_NAME, METRICS_NAME, TrainingLoop, append_record, open_run, write_config
 from .lr_schedule import warmup_cosine_lr
 from ..evaluation.metrics import single_component
@@ -72,10 +77,16 @@ class VAETrainConfig:
     checkpoint_every: int = 500
     log_every: int = 50
     seed: int = 0
+    init_from: str | None = None
+    """Start from the VAE of this checkpoint (a VAE run's, or a latent model's embedded one), not random weights."""
+    freeze_encoder: bool = False
+    """Train the decoder only (needs init_from): the encoder, its latents and their normalisation stay init_from's."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", replace(self.model, in_channels=self.data.channels))
         self.model.latent_resolution(self.data.resolution)  # validates divisibility
+        if self.freeze_encoder and self.init_from is None:
+            raise ValueError("freeze_encoder needs init_from: the encoder whose latents are kept")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -157,7 +168,14 @@ class _VAETrainer(TrainingLoop):
         self.heldout = heldout_set(cfg)
         torch.manual_seed(cfg.seed)
         self.vae = VoxelVAE(cfg.model)
-        self.optimizer = torch.optim.AdamW(self.vae.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        self.source = None if cfg.init_from is None else LatentCodec.from_checkpoint(load_checkpoint(cfg.init_from))
+        if self.source is not None:
+            if self.source.config != cfg.model:
+                raise ValueError(f"init_from {cfg.init_from}: its VAE config {self.source.config} is not model {cfg.model}")
+            self.vae.load_state_dict(self.source.vae.state_dict())
+        self.vae.encoder.requires_grad_(not cfg.freeze_encoder)
+        self.params = [p for p in self.vae.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.scores: dict[str, float] = {}
         if ckpt is not None:
             self.vae.load_state_dict(ckpt.model_state)
@@ -178,7 +196,7 @@ class _VAETrainer(TrainingLoop):
         losses = vae_losses(self.vae, x, cfg.loss, gen)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].mean().backward()
-        torch.nn.utils.clip_grad_norm_(self.vae.parameters(), cfg.optim.grad_clip)
+        torch.nn.utils.clip_grad_norm_(self.params, cfg.optim.grad_clip)
         self.optimizer.step()
         return torch.stack([losses[k].detach().mean() for k in self.metric_keys])
 
@@ -203,9 +221,13 @@ class _VAETrainer(TrainingLoop):
         self._save({})
 
     def finish(self) -> VoxelVAE:
-        """Score the held-out set and store the latent normalisation (shift, scale) with the final weights."""
+        """Score the held-out set and store the latent normalisation (shift, scale) with the final weights: over
+        the training set, or init_from's where the encoder was frozen (its latents are unchanged)."""
         self._score()
-        shift, scale = latent_stats(encode_means(self.vae, self.train_set))
+        if self.cfg.freeze_encoder:
+            shift, scale = self.source.shift.clone(), self.source.scale.clone()
+        else:
+            shift, scale = latent_stats(encode_means(self.vae, self.train_set))
         self._save({"latent_shift": shift, "latent_scale": scale})
         print(json.dumps({"step": self.step, **self.scores, "latent_scale": [round(v, 4) for v in scale.tolist()]}))
         return self.vae

@@ -10,10 +10,11 @@ import torch
 from diffusion_core.models.checkpoint import CODEC_PREFIX, export_inference_checkpoint, load_checkpoint
 from diffusion_core.diffusion.gaussian import LATENT_CLIP_X0
 from diffusion_core.data.dataset import make_synthetic_dataset
-from diffusion_core.models.latent import LatentCodec, LatentDataset, encode_dataset
+from diffusion_core.models.latent import LatentCodec, LatentDataset, encode_dataset, swap_decoder
 from diffusion_core.pipeline import VoxelGenerator
 from diffusion_core.training.diffusion_trainer import main as train_main
 from diffusion_core.training.config import TrainConfig
+from diffusion_core.training.vae_trainer import VAETrainConfig
 from diffusion_core.training.vae_trainer import main as vae_main
 
 TINY_VAE = {"data": {"resolution": 16, "num_samples": 24, "seed": 1},
@@ -148,3 +149,32 @@ def test_a_latent_model_is_fine_tuned_on_its_own_embedded_vae_only(runs, tmp_pat
     # The VAE run's own float32 weights encode other latents than the model was trained on: refused.
     with pytest.raises(ValueError, match="its VAE differs"):
         train_main(["--config", str(runs / "latent.json"), "--out", str(tmp_path / "other"), "--init_from", str(export)])
+
+
+def test_a_decoder_trained_alone_goes_into_the_latent_model(runs, tmp_path):
+    """train-vae from the latent model with freeze_encoder changes the decoder only and keeps the latent
+    normalisation; swap_decoder puts that decoder into the model's file and refuses one from another encoder."""
+    model = runs / "latent" / "model_ema_fp16.safetensors"
+    config = {**TINY_VAE, "data": {**TINY_VAE["data"], "seed": 5}, "init_from": str(model), "freeze_encoder": True}
+    (tmp_path / "decoder.json").write_text(json.dumps(config))
+    vae_main(["--config", str(tmp_path / "decoder.json"), "--out", str(tmp_path / "decoder"), "--optim.lr", "0.01"])
+    source = LatentCodec.from_checkpoint(load_checkpoint(model)).state_dict()
+    run = tmp_path / "decoder" / "ckpt_last.safetensors"
+    trained = LatentCodec.from_checkpoint(load_checkpoint(run)).state_dict()
+    assert all(torch.equal(trained[k], v) for k, v in source.items() if not k.startswith("vae.decoder."))
+    assert any(not torch.equal(trained[k], v) for k, v in source.items() if k.startswith("vae.decoder."))
+    swap_decoder(model, run, tmp_path / "swapped.safetensors")
+    before, after = load_checkpoint(model), load_checkpoint(tmp_path / "swapped.safetensors")
+    assert before.inference_state().keys() == after.inference_state().keys()
+    assert all(torch.equal(after.inference_state()[k], v) for k, v in before.inference_state().items())
+    codec = {k[len(CODEC_PREFIX):]: v for k, v in after.extra.items() if k.startswith(CODEC_PREFIX)}
+    assert codec.keys() == source.keys() and all(v.dtype == torch.float16 for v in codec.values())
+    assert all(torch.equal(v.float(), trained[k].half().float()) for k, v in codec.items())
+    voxels = make_synthetic_dataset(2, resolution=16, seed=9).voxels
+    old, new = VoxelGenerator.from_checkpoint(model), VoxelGenerator.from_checkpoint(tmp_path / "swapped.safetensors")
+    z = old.encode(voxels)
+    assert torch.equal(new.encode(voxels), z) and not np.array_equal(new.to_voxels(z), old.to_voxels(z))
+    with pytest.raises(ValueError, match="another encoder"):  # the VAE run's own float32 weights, not the model's
+        swap_decoder(model, runs / "vae" / "ckpt_last.safetensors", tmp_path / "refused.safetensors")
+    with pytest.raises(ValueError, match="freeze_encoder needs init_from"):
+        VAETrainConfig.from_dict({"freeze_encoder": True})
