@@ -45,7 +45,7 @@ def load(source: Path, n: int, seed: int) -> tuple[VoxelVAE, VoxelDataset, str]:
     """The VAE of `source` (see the module docstring), the held-out shapes to reconstruct, and a title."""
     path = source / CHECKPOINT_NAME if source.is_dir() else source
     ckpt = load_checkpoint(path)
-    if "train" in ckpt.config and "vae" in ckpt.config and "unet" not in ckpt.config:  # a VAE run
+    if "unet" not in ckpt.config:  # a VAE run (LatentCodec needs a finished one: its latent normalisation)
         cfg = VAETrainConfig.from_dict(ckpt.config["train"])
         vae = VoxelVAE(cfg.model)
         vae.load_state_dict(ckpt.model_state)

@@ -106,8 +106,7 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
         "sample_seeds": {name: seeds[labels == k].tolist() for k, name in enumerate(names)},
         "sampling_seconds": round(seconds, 2),
         "clip_x0": ctx.generator.clip_x0,
-        "first_timestep": samplers.sampling_start(ctx.generator.diffusion, settings.steps),
-        "guided_timesteps": _guided_timesteps(ctx.generator, settings),
+        **_timeline(ctx.generator, settings),
         "model": _score(ctx, voxels, labels, settings.alpha_threshold),
         "reference_baseline": ctx.baseline,
         "reference_colour": _reference_colour(ctx),
@@ -191,14 +190,15 @@ def _as_json(settings: EvalSettings) -> dict[str, Any]:
     return {**asdict(settings), "guidance_interval": None if interval is None else list(interval)}
 
 
-def _guided_timesteps(generator: VoxelGenerator, settings: EvalSettings) -> list[int]:
-    """The timesteps that run at the full guidance scale (samplers.step_guidance), noisiest first."""
+def _timeline(generator: VoxelGenerator, settings: EvalSettings) -> dict[str, Any]:
+    """The report's first_timestep (where sampling starts) and guided_timesteps (those run at the full guidance
+    scale, samplers.step_guidance), noisiest first, of the samplers' own timesteps for these settings."""
     diffusion = generator.diffusion
     first = samplers.sampling_start(diffusion, settings.steps)
-    timesteps = samplers.spaced_timesteps(diffusion.num_timesteps, settings.steps, first)
-    return [t for t in reversed(timesteps)
-            if samplers.step_guidance(float(diffusion.alphas_cumprod[t]), settings.guidance, generator.guidance_interval)
-            == settings.guidance]
+    timesteps = samplers.spaced_timesteps(diffusion.num_timesteps, settings.steps, first)[::-1]
+    guided = [t for t in timesteps if samplers.step_guidance(float(diffusion.alphas_cumprod[t]), settings.guidance,
+                                                             generator.guidance_interval) == settings.guidance]
+    return {"first_timestep": first, "guided_timesteps": guided}
 
 
 def _guided_text(report: dict[str, Any]) -> str:

@@ -103,10 +103,12 @@ def swap_decoder(model_path: str | os.PathLike, vae_path: str | os.PathLike, dst
     model's embedded VAE. The denoiser, the encoder and the latent normalisation stay the model's; refused unless
     the run's config and encoder are the model's own bit for bit (another encoder makes other latents)."""
     model, run = load_checkpoint(model_path), load_checkpoint(vae_path)
-    if VAEConfig(**run.config["vae"]) != VAEConfig(**model.config.get("vae", {})):
-        raise ValueError(f"{vae_path}: its VAE config is not the one {model_path} embeds")
     prefix = CODEC_PREFIX + "vae."
     ours = {k[len(prefix):]: v for k, v in model.extra.items() if k.startswith(prefix)}
+    if not ours:
+        raise ValueError(f"{model_path} is not a latent model: it embeds no VAE")
+    if VAEConfig(**run.config["vae"]) != VAEConfig(**model.config["vae"]):
+        raise ValueError(f"{vae_path}: its VAE config is not the one {model_path} embeds")
     for key, value in ours.items():
         if key.startswith("encoder.") and not torch.equal(value.float(), run.model_state[key].float()):
             raise ValueError(f"{vae_path} has another encoder than {model_path} ({key}): its decoder decodes other "

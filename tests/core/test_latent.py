@@ -176,5 +176,7 @@ def test_a_decoder_trained_alone_goes_into_the_latent_model(runs, tmp_path):
     assert torch.equal(new.encode(voxels), z) and not np.array_equal(new.to_voxels(z), old.to_voxels(z))
     with pytest.raises(ValueError, match="another encoder"):  # the VAE run's own float32 weights, not the model's
         swap_decoder(model, runs / "vae" / "ckpt_last.safetensors", tmp_path / "refused.safetensors")
+    with pytest.raises(ValueError, match="not a latent model"):  # a VAE run has no denoiser to keep
+        swap_decoder(runs / "vae" / "ckpt_last.safetensors", run, tmp_path / "refused.safetensors")
     with pytest.raises(ValueError, match="freeze_encoder needs init_from"):
         VAETrainConfig.from_dict({"freeze_encoder": True})
