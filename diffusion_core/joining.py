@@ -4,7 +4,8 @@ At the alpha threshold a thin leg or pole sometimes breaks where the decoder's a
 the material is there, only less certain. `join_parts` finds, for every piece but the largest, the path
 to the largest that misses the least confidence (each step costs threshold - alpha; occupied voxels are
 free) through voxels of alpha >= `floor`, and raises the alpha on that path to the threshold. A piece with
-no such path stays apart; an object already in one piece is returned unchanged.
+no such path stays apart, unless it is a speck (at most `speck_voxels` voxels): its alpha is set to 0. An object
+already in one piece is returned unchanged.
 """
 from __future__ import annotations
 
@@ -13,27 +14,54 @@ from scipy import ndimage
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from blender_addon.shared.settings import JOIN_ALPHA_FLOOR
+from blender_addon.shared.settings import JOIN_ALPHA_FLOOR, JOIN_SPECK_VOXELS_16
 
 _FACES = ndimage.generate_binary_structure(3, 1)  # 6-connectivity, as the connectivity metric
 _OCCUPIED_COST = 1e-6  # walking through the object costs (almost) nothing
 
 
 def join_parts(voxels: np.ndarray, alpha_threshold: float, floor: float = JOIN_ALPHA_FLOOR,
-               allowed: np.ndarray | None = None) -> np.ndarray:
-    """float32 voxels [N, C, R, R, R] (alpha last) -> a copy with each object's pieces joined.
+               allowed: np.ndarray | None = None, speck_voxels: int | None = None) -> np.ndarray:
+    """float32 voxels [N, C, R, R, R] (alpha last) -> a copy with each object's pieces joined and its specks
+    removed.
 
-    allowed: optional bool [R, R, R] or [N, R, R, R]: only these voxels may be added (an inpainting region)."""
+    allowed: optional bool [R, R, R] or [N, R, R, R]: only these voxels may change (an inpainting region).
+    speck_voxels: the largest piece left apart that is removed (default: speck_size(R))."""
     if voxels.ndim != 5:
         raise ValueError(f"voxels must be [N, C, R, R, R], got shape {voxels.shape}")
     if not 0.0 <= floor <= alpha_threshold:
         raise ValueError(f"floor must be in [0, alpha_threshold={alpha_threshold}], got {floor}")
+    specks = speck_size(voxels.shape[-1]) if speck_voxels is None else speck_voxels
     out = np.array(voxels, dtype=np.float32, copy=True)
     for i in range(len(out)):
+        alpha = out[i, -1]
         mask = None if allowed is None else (allowed if allowed.ndim == 3 else allowed[i])
-        path = joining_path(out[i, -1], alpha_threshold, floor, mask)
-        out[i, -1][path] = np.maximum(out[i, -1][path], alpha_threshold)
+        path = joining_path(alpha, alpha_threshold, floor, mask)
+        alpha[path] = np.maximum(alpha[path], alpha_threshold)
+        alpha[speck_voxels_apart(alpha, alpha_threshold, specks, mask)] = 0.0
     return out
+
+
+def speck_size(resolution: int) -> int:
+    """The largest piece left apart that join_parts removes on an R^3 grid: JOIN_SPECK_VOXELS_16 scaled by volume."""
+    return int(JOIN_SPECK_VOXELS_16 * (resolution / 16) ** 3)
+
+
+def speck_voxels_apart(alpha: np.ndarray, alpha_threshold: float, max_voxels: int,
+                       allowed: np.ndarray | None = None) -> np.ndarray:
+    """alpha [X, Y, Z] -> bool [X, Y, Z]: the voxels of the pieces of `alpha >= alpha_threshold`, other than the
+    largest, with at most max_voxels voxels (and, with `allowed`, all inside it)."""
+    pieces, count = ndimage.label(alpha >= alpha_threshold, _FACES)
+    if count <= 1 or max_voxels <= 0:
+        return np.zeros(alpha.shape, bool)
+    sizes = np.bincount(pieces.ravel())
+    sizes[0] = 0
+    small = sizes <= max_voxels
+    small[0] = small[int(np.argmax(sizes))] = False
+    if allowed is not None:
+        outside = np.bincount(pieces[~allowed], minlength=count + 1)
+        small &= outside == 0
+    return small[pieces]
 
 
 def joining_path(alpha: np.ndarray, alpha_threshold: float, floor: float = JOIN_ALPHA_FLOOR,

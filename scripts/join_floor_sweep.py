@@ -1,12 +1,13 @@
 """How joining broken pieces changes connectivity and occupancy, per path floor, against hysteresis.
 
     .venv/bin/python scripts/join_floor_sweep.py [--n 32] [--seed 300000] [--classes table,chair,stool,lamp,arch]
-        [--floors 0.5,0.3,0.1]
+        [--floors 0.5,0.3,0.2,0.1]
 
 Samples the bundled model at the default settings (pieces as sampled), then per class prints the share of
 objects in one 6-connected piece at alpha 0.9 and the occupied voxels against the data's (synthetic seed
-9005), as sampled, joined at each floor (diffusion_core.joining), and with hysteresis (every voxel of alpha
->= w connected to the object kept). README "Thin parts" was measured with the defaults.
+9005), as sampled, joined at each floor (diffusion_core.joining, specks kept), as the server does (joined at
+the default floor, specks removed), and with hysteresis (every voxel of alpha >= w connected to the object
+kept). README "Thin parts" was measured with the defaults.
 """
 from __future__ import annotations
 
@@ -42,19 +43,20 @@ def main() -> None:
     p.add_argument("--n", type=int, default=32, help="samples per class")
     p.add_argument("--seed", type=int, default=300000, help="class k, sample i gets seed + 1000 k + i")
     p.add_argument("--classes", default="table,chair,stool,lamp,arch")
-    p.add_argument("--floors", default="0.5,0.3,0.1", help="path floors to join at")
+    p.add_argument("--floors", default="0.5,0.3,0.2,0.1", help="path floors to join at")
     args = p.parse_args()
     floors = [float(v) for v in args.floors.split(",")]
     gen = VoxelGenerator.from_checkpoint(args.checkpoint)
     data = make_synthetic_dataset(64 * len(gen.class_names), resolution=gen.resolution, seed=9005)
     t = DEFAULT_ALPHA_THRESHOLD
-    print("class      as sampled    " + "  ".join(f"join {f:<8}" for f in floors) + "  hysteresis 0.5")
+    print("class      as sampled    " + "  ".join(f"join {f:<8}" for f in floors) + "  server        hysteresis 0.5")
     for name in args.classes.split(","):
         k = gen.class_names.index(name)
         voxels = gen.generate([k] * args.n, [args.seed + 1000 * k + i for i in range(args.n)])
         data_mean = float((data.grids[data.labels == k][:, -1] >= t).sum((1, 2, 3)).mean())
         cells = [row(voxels[:, -1] >= t, data_mean)]
-        cells += [row(join_parts(voxels, t, floor=f)[:, -1] >= t, data_mean) for f in floors]
+        cells += [row(join_parts(voxels, t, floor=f, speck_voxels=0)[:, -1] >= t, data_mean) for f in floors]
+        cells.append(row(join_parts(voxels, t)[:, -1] >= t, data_mean))
         cells.append(row(np.stack([hysteresis(a, t, 0.5) for a in voxels[:, -1]]), data_mean))
         print(f"{name:10} " + "  ".join(cells), flush=True)
 

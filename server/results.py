@@ -29,7 +29,8 @@ def mesh_data(voxels: np.ndarray, style: str, threshold: float, size: float) -> 
 
 def build_result(voxels: np.ndarray, request: GenerateRequest, class_name: str) -> GenerateResult:
     """voxels float32 [N, C, R, R, R] in [0, 1] (N = request.count) -> the requested outputs (with the
-    request's join_parts, each object's broken pieces joined first; inside the request's region only)."""
+    request's join_parts, each object's broken pieces joined and its specks removed first; inside the request's
+    region only)."""
     if request.join_parts:
         voxels = join_parts(voxels, request.alpha_threshold, allowed=request.region)
     meshes = ()

@@ -92,7 +92,8 @@ def generate_objects(
     `rotations_z`: optional yaw per object in radians. Default collection: "Voxel Diffusion". `model`: which of
     the server's models (`server_info().models`; "" is its default). `palette`: see `Palette`; colours are
     snapped before meshing, so the mesh and the stored voxels show the palette. `join_parts`: where an object breaks
-    at the threshold (a thin leg), the server joins the pieces along its most confident voxels (False: as sampled).
+    at the threshold (a thin leg), the server joins the pieces along its most confident voxels and removes floating
+    specks (False: as sampled).
     """
     text = palette_text(palette)
     params = [GenerationParams(class_name=c, seed=int(s), model=model, steps=steps, sampler=sampler, guidance=guidance,

@@ -71,7 +71,7 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
                              default=DEFAULT_ALPHA_THRESHOLD, min=0.01, max=1.0)
     join_parts: BoolProperty(name="Join Parts", default=DEFAULT_JOIN_PARTS,
                              description="Where a thin leg or pole breaks at the threshold, join the pieces along the "
-                             "model's most confident voxels")
+                             "model's most confident voxels, and remove floating specks")
     mesh_size: FloatProperty(name="Size", description="Edge length of the voxel grid", default=1.0, min=0.001,
                         soft_max=100.0, unit="LENGTH")
     palette_mode: EnumProperty(name="Palette", description="Snap the colours to a few flat ones before meshing",

@@ -35,7 +35,15 @@ MAX_GUIDANCE = 20.0
 DEFAULT_JOIN_PARTS = True
 """Join broken parts: where the object at the alpha threshold falls apart, each piece is joined to the largest
 along the path through the decoder's most confident voxels (alpha >= JOIN_ALPHA_FLOOR), whose alpha is raised
-to the threshold. Measured (README "Thin parts"): stools, tables and lamps stay in one piece; occupancy +0.1%."""
-JOIN_ALPHA_FLOOR = 0.3
-"""The least alpha a joining path may pass through (picked on the tuning seeds: 0.5 left lamps broken, 0.1 joins
-through voxels the decoder barely sees; scripts/join_floor_sweep.py)."""
+to the threshold; a piece that cannot be joined and has at most JOIN_SPECK_VOXELS_16 voxels (at 16^3: a
+floating speck) is removed. Measured (README "Thin parts"): stools, tables and lamps stay in one piece; occupancy
++0.1%."""
+JOIN_ALPHA_FLOOR = 0.2
+"""The least alpha a joining path may pass through (picked on the tuning seeds, scripts/join_floor_sweep.py: 0.5
+left lamps broken, 0.3 left more stools and 32^3 lamps broken than 0.2 with the fine-tuned decoders, 0.1 joins
+through voxels the decoder barely sees and joined no more)."""
+JOIN_SPECK_VOXELS_16 = 2
+"""A piece left apart after joining is removed when it has at most this many voxels on a 16^3 grid, scaled by volume
+at other resolutions (16 at 32^3; none at 4^3): a floating speck. Picked on the tuning seeds (README "Thin
+parts"): of the 16^3 pieces no path joins, stools' and mugs' are 1-5 voxels a gap of 1-4 voxels away, lamps'
+33-69 voxels (shade or base, the pole missing); 3-5 voxels can be most of a stool leg, so they stay."""

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from blender_addon.shared.settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_JOIN_PARTS,
-                                           DEFAULT_SAMPLER, DEFAULT_STEPS)
+                                           DEFAULT_SAMPLER, DEFAULT_STEPS, JOIN_ALPHA_FLOOR)
 
 from ..joining import join_parts
 from ..models.checkpoint import load_checkpoint
@@ -106,6 +106,7 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
         "sample_seeds": {name: seeds[labels == k].tolist() for k, name in enumerate(names)},
         "sampling_seconds": round(seconds, 2),
         "clip_x0": ctx.generator.clip_x0,
+        "join_floor": JOIN_ALPHA_FLOOR if settings.join_parts else None,
         **_timeline(ctx.generator, settings),
         "model": _score(ctx, voxels, labels, settings.alpha_threshold),
         "reference_baseline": ctx.baseline,
@@ -316,6 +317,14 @@ COLOUR_COLUMNS = ("flatness", "flatness_ratio", "regions", "regions_all", "satur
 """Columns of the two per-class tables (keys of set_metrics); the reference's own value follows those it has."""
 
 
+def _joined_text(report: dict[str, Any]) -> str:
+    """How the report's pieces were joined, in words (reports from before the floor was recorded omit it)."""
+    if not report["settings"].get("join_parts"):
+        return "pieces not joined"
+    floor = report.get("join_floor")
+    return "pieces joined" if floor is None else f"pieces joined (path floor {floor:g})"
+
+
 def markdown_report(report: dict[str, Any]) -> str:
     """The report as Markdown: settings, the quality bars, an overall table, and per-class shape and colour
     tables ("model (ref vs ref)", and the data's own value where it has one)."""
@@ -328,7 +337,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"- checkpoint: `{report['checkpoint']}`",
         f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
         f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}, "
-        f"{'pieces joined' if s.get('join_parts') else 'pieces not joined'}, x₀ clipped at ±{report['clip_x0']:g}, "
+        f"{_joined_text(report)}, x₀ clipped at ±{report['clip_x0']:g}, "
         f"from t = {report['first_timestep']}, {_guided_text(report)}; "
         f"{report['sampling_seconds']:.1f} s sampling",
         f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "

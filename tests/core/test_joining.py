@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from diffusion_core.joining import join_parts, joining_path
+from diffusion_core.joining import join_parts, joining_path, speck_size
 
 FACES = ndimage.generate_binary_structure(3, 1)
 
@@ -69,6 +69,30 @@ def test_allowed_keeps_the_joining_path_inside_a_region():
     inside = np.zeros(v.shape[1:], bool)
     inside[4:6] = True
     assert pieces(join_parts(v[None], 0.9, allowed=inside)[0, 3]) == 1
+
+
+def test_a_speck_no_path_reaches_is_removed_and_a_larger_piece_stays():
+    v = two_blocks(gap_alpha=0.0)
+    v[3, 5, 7, 7] = v[3, 5, 7, 8] = 1.0  # a 2-voxel speck, far from both blocks
+    out = join_parts(v[None], 0.9, speck_voxels=2)[0]
+    assert (out[3, 5, 7, 7:9] == 0).all() and pieces(out[3]) == 2  # the second 3^3 block stays apart
+    changed = out != v
+    assert changed[:3].sum() == 0 and changed[3].sum() == 2  # colours and every other voxel untouched
+    np.testing.assert_array_equal(join_parts(v[None], 0.9, speck_voxels=1)[0], v)  # 2 voxels > 1: kept
+
+
+def test_a_speck_outside_the_allowed_region_stays():
+    v = two_blocks(gap_alpha=0.95)
+    v[3, 5, 7, 7] = 1.0
+    outside = np.zeros(v.shape[1:], bool)
+    np.testing.assert_array_equal(join_parts(v[None], 0.9, allowed=outside, speck_voxels=2)[0], v)
+    inside = np.zeros(v.shape[1:], bool)
+    inside[5, 7, 7] = True
+    assert join_parts(v[None], 0.9, allowed=inside, speck_voxels=2)[0, 3, 5, 7, 7] == 0
+
+
+def test_the_speck_size_scales_with_the_grid_volume():
+    assert [speck_size(r) for r in (4, 16, 32, 64)] == [0, 2, 16, 128]
 
 
 def test_the_input_is_not_modified_and_bad_arguments_are_refused():

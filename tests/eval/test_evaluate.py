@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from blender_addon.shared.settings import JOIN_ALPHA_FLOOR
 from diffusion_core.evaluation.evaluate import EvalSettings, SweepSettings, evaluate, sweep
 from diffusion_core.cli import main as cli_main
 
@@ -97,6 +98,7 @@ def test_cli_runs_and_reports_bad_settings_in_one_line(tiny_checkpoint, tiny_cla
     assert cli_main(common + ["--steps", "2", "--clip-x0", "0.5"]) == 0
     assert json.loads((tmp_path / "report.json").read_text())["clip_x0"] == 0.5
     assert "x₀ clipped at ±0.5" in (tmp_path / "report.md").read_text()
+    assert f"pieces joined (path floor {JOIN_ALPHA_FLOOR:g})" in (tmp_path / "report.md").read_text()
     first = json.loads((tmp_path / "report.json").read_text())["first_timestep"]
     assert 0 < first < 39 and f"from t = {first}," in (tmp_path / "report.md").read_text()  # not the last of 40
     capsys.readouterr()

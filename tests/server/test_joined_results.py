@@ -1,5 +1,5 @@
-"""The server joins broken objects by default (protocol 1.5 `join_parts`), inside an inpainting region only, and
-leaves them apart when asked."""
+"""The server joins broken objects and removes specks by default (protocol 1.5 `join_parts`), inside an inpainting
+region only, and leaves them apart when asked."""
 from __future__ import annotations
 
 import numpy as np
@@ -36,6 +36,17 @@ def test_results_are_joined_by_default_and_the_mesh_follows():
     np.testing.assert_array_equal(apart.voxels, raw)
     assert len(joined.meshes[0].faces) != len(apart.meshes[0].faces)  # the mesh is built from the joined voxels
     assert joined.voxels[0, 3, 3, 3, 3] == np.float32(0.9)
+
+
+def test_a_floating_speck_is_removed_by_default_and_kept_when_asked():
+    raw = np.zeros((1, 4, 16, 16, 16), np.float32)
+    raw[0, :3] = 0.4
+    raw[0, 3, 2:8, 2:8, 0:4] = 1.0  # the object
+    raw[0, 3, 12, 12, 12] = 1.0  # a speck no confident path reaches (speck_size(16) = 2 voxels)
+    joined = build_result(raw, p.GenerateRequest(), "cube").voxels[0]
+    apart = build_result(raw, p.GenerateRequest(join_parts=False), "cube").voxels[0]
+    assert pieces(joined) == 1 and joined[3, 12, 12, 12] == 0 and (joined[3, 2:8, 2:8, 0:4] == 1).all()
+    np.testing.assert_array_equal(apart, raw[0])
 
 
 def test_a_region_edit_joins_only_inside_the_region():

@@ -167,7 +167,8 @@ class GenerateRequest(Body):
     outputs: a non-empty subset of ("voxels", "mesh"). mesh_size: edge length of the whole grid in
     the mesh's units. preview: stream a low-resolution pred_x0 grid with each progress message.
     join_parts (1.5; default true): join an object's pieces where it breaks at `alpha_threshold`, along the
-    decoder's most confident voxels (their alpha is raised to the threshold; a 1.4 server ignores it).
+    decoder's most confident voxels (their alpha is raised to the threshold), and remove floating specks no such
+    path reaches (a 1.4 server ignores it).
     Artist control (1.4; older servers ignore these fields and arrays, so check `protocol_version`):
     init: float32 [C, R, R, R] in [0, 1], the grid every object starts from (array "init": float32,
     float16, or uint8 read as /255), at `strength` in [0, 1] (1: plain generation, 0: init itself).
