@@ -50,11 +50,17 @@ class LatentCodec(nn.Module):
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint) -> LatentCodec:
         """From a VAE training checkpoint (model weights + extra latent_shift/latent_scale) or a latent
-        diffusion checkpoint (config["vae"] + embedded codec.* extras); weights cast to float32."""
+        diffusion checkpoint (config["vae"] + embedded codec.* extras); weights cast to float32.
+        ValueError for a file with no VAE, or a VAE run that has not finished (no latent normalisation yet)."""
+        if "vae" not in ckpt.config:
+            raise ValueError("not a VAE run's checkpoint or a latent model: it has no VAE config")
         codec = cls(VAEConfig(**ckpt.config["vae"]))
         embedded = {k[len(CODEC_PREFIX):]: v for k, v in ckpt.extra.items() if k.startswith(CODEC_PREFIX)}
         if embedded:
             state = embedded
+        elif "latent_shift" not in ckpt.extra:
+            raise ValueError("this VAE run has not finished: the latent normalisation (latent_shift, latent_scale) is "
+                             "written at its last step; finish it (train-vae --resume) or use a finished run")
         else:
             state = {**{"vae." + k: v for k, v in ckpt.model_state.items()},
                      "shift": ckpt.extra["latent_shift"], "scale": ckpt.extra["latent_scale"]}

@@ -1,6 +1,7 @@
 """Latent diffusion: the codec's normalisation, a tiny latent training run, and its self-contained checkpoint."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -62,6 +63,16 @@ def test_codec_normalises_with_the_stored_scale(runs):
     flat = torch.from_numpy(latents).transpose(0, 1).flatten(1)
     torch.testing.assert_close(flat.mean(1), torch.zeros(4), atol=1e-4, rtol=0)
     torch.testing.assert_close(flat.std(1), torch.ones(4), atol=1e-4, rtol=0)
+
+
+def test_an_unfinished_vae_run_or_a_file_without_a_vae_is_refused_by_name(runs):
+    ckpt = load_checkpoint(runs / "vae" / "ckpt_last.safetensors")
+    unfinished = dataclasses.replace(ckpt, extra={})
+    with pytest.raises(ValueError, match="has not finished"):
+        LatentCodec.from_checkpoint(unfinished)
+    no_vae = dataclasses.replace(ckpt, config={k: v for k, v in ckpt.config.items() if k != "vae"})
+    with pytest.raises(ValueError, match="no VAE config"):
+        LatentCodec.from_checkpoint(no_vae)
 
 
 def test_latent_config_derives_the_unet_from_the_vae(runs):
