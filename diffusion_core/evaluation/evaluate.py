@@ -34,7 +34,7 @@ from .colour_metrics import (
 )
 from ..data.dataset import VoxelDataset, make_synthetic_dataset
 from ..diffusion import samplers
-from .metrics import set_metrics
+from .metrics import UNDECIDED_FLOOR, set_metrics
 from ..pipeline import VoxelGenerator
 from .quality_bars import quality_bars
 from .render import render_voxel_grid_png
@@ -300,6 +300,7 @@ TABLE_ROWS: tuple[tuple[str, str, str | None], ...] = (
     ("connected", "single 6-connected component ↑", "1"),
     ("occupied", "occupied voxels per object", None),
     ("occupied_ratio", "occupied voxels / data's (mean of classes)", "1"),
+    ("undecided", f"undecided: voxels of alpha in [{UNDECIDED_FLOOR:g}, threshold) / alpha ≥ {UNDECIDED_FLOOR:g} ↓", "0"),
     ("saturation", "mean saturation", None),
     ("value", "mean value", None),
     ("value_diff", "mean value − data's", "0"),

@@ -36,6 +36,18 @@ def occupancy(voxels: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD) ->
     return voxels[:, -1] >= threshold
 
 
+UNDECIDED_FLOOR = 0.1
+"""Alpha from which a voxel counts as drawn at all, for undecided_share."""
+
+
+def undecided_share(voxels: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD) -> float:
+    """voxels [N, C, R, R, R] -> the share of the voxels with alpha >= UNDECIDED_FLOOR whose alpha is under the
+    threshold: the material the decoder leaves undecided (0 for binary data; 0 when nothing is drawn)."""
+    alpha = voxels[:, -1]
+    drawn = int((alpha >= UNDECIDED_FLOOR).sum())
+    return 0.0 if drawn == 0 else float(((alpha >= UNDECIDED_FLOOR) & (alpha < threshold)).sum() / drawn)
+
+
 def iou_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Boolean occupancies a [N, R, R, R], b [M, R, R, R] -> float64 [N, M] of 1 - IoU."""
     fa, fb = a.reshape(len(a), -1).astype(np.float32), b.reshape(len(b), -1).astype(np.float32)
@@ -85,8 +97,8 @@ def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = D
                 reference_stats: ColourStats | None = None) -> dict[str, float | None]:
     """Compare two voxel sets [N, C, R, R, R] and [M, C, R, R, R] (e.g. one class's samples vs its reference).
 
-    Returns cov, mmd, nna, connected (fraction of samples), occupied (mean occupied voxels per sample) and
-    occupied_ratio (to the reference's mean), and for RGBA sets saturation, value (means over the samples'
+    Returns cov, mmd, nna, connected (fraction of samples), occupied (mean occupied voxels per sample),
+    occupied_ratio (to the reference's mean), undecided (undecided_share of the samples), and for RGBA sets saturation, value (means over the samples'
     occupied voxels), value_diff (value minus the reference's), hue_tv (voxel hue histograms), object_hue_tv
     (per-object mean-hue histograms), flatness (mean over samples with pairs), flatness_ratio, regions and
     regions_all (means per sample); colour entries are None for mask-only sets. ``sample_stats`` and
@@ -104,6 +116,7 @@ def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = D
         "connected": float(single_component(occ_s).mean()),
         "occupied": occupied,
         "occupied_ratio": ratio(occupied, float(cr.occupied.mean())),
+        "undecided": undecided_share(samples, threshold),
         **dict.fromkeys(COLOUR_KEYS),
     }
     if cs.hsv is not None and cr.hsv is not None:

@@ -167,7 +167,7 @@ def test_set_metrics_colour_fidelity():
     speckled = reference.copy()
     speckled[0, :3, 1, 1, 1] = (0.1, 0.1, 0.4)  # dark blue: HSV value 0.4 against 0.8
     m = set_metrics(speckled, reference)
-    assert m["occupied"] == 36.0 and m["occupied_ratio"] == 1.0
+    assert m["occupied"] == 36.0 and m["occupied_ratio"] == 1.0 and m["undecided"] == 0.0  # binary alpha
     assert m["flatness"] == pytest.approx(((144 - 6) / 144 + 1.0) / 2)
     assert m["flatness_ratio"] == pytest.approx(m["flatness"])  # the reference is flat: flatness 1
     assert (m["regions"], m["regions_all"]) == (1.0, 1.5)

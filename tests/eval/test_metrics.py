@@ -7,6 +7,7 @@ import pytest
 from diffusion_core.evaluation.metrics import (
     coverage, iou_distances, minimum_matching_distance, occupancy, one_nn_accuracy, set_metrics,
     single_component,
+    undecided_share,
 )
 from diffusion_core.evaluation.colour_metrics import hue_distance
 
@@ -113,3 +114,13 @@ def test_occupancy_thresholds_alpha():
     vox = np.zeros((1, 4, R, R, R), np.float32)
     vox[0, 3, 0, 0, :3] = [0.95, 0.9, 0.5]
     assert occupancy(vox, 0.9)[0, 0, 0, :3].tolist() == [True, True, False]
+
+
+def test_undecided_share_counts_drawn_voxels_under_the_threshold():
+    v = np.zeros((2, 4, 4, 4, 4), np.float32)
+    v[0, 3, :2, :2, :2] = 1.0  # 8 decided voxels
+    v[1, 3, 0, 0, :2] = 0.5  # 2 undecided
+    v[1, 3, 3, 3, 3] = 0.05  # under the floor: not drawn at all
+    assert undecided_share(v, 0.9) == pytest.approx(2 / 10)
+    assert undecided_share(v, 0.4) == 0.0
+    assert undecided_share(np.zeros_like(v), 0.9) == 0.0
