@@ -99,10 +99,11 @@ def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = D
 
     Returns cov, mmd, nna, connected (fraction of samples), occupied (mean occupied voxels per sample),
     occupied_ratio (to the reference's mean), undecided (undecided_share of the samples), and for RGBA sets
-    saturation, value (means over the samples' occupied voxels), value_diff (value minus the reference's),
-    hue_tv (voxel hue histograms), object_hue_tv (per-object mean-hue histograms), flatness (mean over samples
-    with pairs), flatness_ratio, regions and regions_all (means per sample); colour entries are None for mask-only sets. ``sample_stats`` and
-    ``reference_stats``, when given, are colour_stats of the two sets at this threshold (to reuse them).
+    saturation, value (means over the samples' occupied voxels), value_diff (value minus the reference's), hue_tv
+    (voxel hue histograms), object_hue_tv (per-object mean-hue histograms), flatness (mean over samples with pairs),
+    flatness_ratio, regions and regions_all (means per sample); colour entries are None for mask-only sets.
+    ``sample_stats`` and ``reference_stats``, when given, are colour_stats of the two sets at this threshold (to
+    reuse them).
     """
     occ_s, occ_r = occupancy(samples, threshold), occupancy(reference, threshold)
     d_sr = iou_distances(occ_s, occ_r)
