@@ -35,10 +35,15 @@ def join_parts(voxels: np.ndarray, alpha_threshold: float, floor: float = JOIN_A
     out = np.array(voxels, dtype=np.float32, copy=True)
     for i in range(len(out)):
         alpha = out[i, -1]
+        pieces, count = _label(alpha, alpha_threshold)
+        if count <= 1:
+            continue
         mask = None if allowed is None else (allowed if allowed.ndim == 3 else allowed[i])
-        path = joining_path(alpha, alpha_threshold, floor, mask)
-        alpha[path] = np.maximum(alpha[path], alpha_threshold)
-        alpha[speck_voxels_apart(alpha, alpha_threshold, specks, mask)] = 0.0
+        path = _path_to_largest(alpha, pieces, count, alpha_threshold, floor, mask)
+        if path.any():
+            alpha[path] = np.maximum(alpha[path], alpha_threshold)
+            pieces, count = _label(alpha, alpha_threshold)  # specks are counted on the joined object
+        alpha[_specks(pieces, count, specks, mask)] = 0.0
     return out
 
 
@@ -47,14 +52,12 @@ def speck_size(resolution: int) -> int:
     return int(JOIN_SPECK_VOXELS_16 * (resolution / 16) ** 3)
 
 
-def speck_voxels_apart(alpha: np.ndarray, alpha_threshold: float, max_voxels: int,
-                       allowed: np.ndarray | None = None) -> np.ndarray:
-    """alpha [X, Y, Z] -> bool [X, Y, Z]: the voxels of the pieces of `alpha >= alpha_threshold`, other than the
-    largest, with at most max_voxels voxels (and, with `allowed`, all inside it)."""
-    pieces, count = ndimage.label(alpha >= alpha_threshold, _FACES)
+def _specks(pieces: np.ndarray, count: int, max_voxels: int, allowed: np.ndarray | None) -> np.ndarray:
+    """pieces int [X, Y, Z] (labels 1..count, 0 empty) -> bool [X, Y, Z]: the voxels of the pieces other than the
+    largest with at most max_voxels voxels (and, with `allowed`, all inside it)."""
     if count <= 1 or max_voxels <= 0:
-        return np.zeros(alpha.shape, bool)
-    sizes = np.bincount(pieces.ravel())
+        return np.zeros(pieces.shape, bool)
+    sizes = np.bincount(pieces.ravel(), minlength=count + 1)
     sizes[0] = 0
     small = sizes <= max_voxels
     small[0] = small[int(np.argmax(sizes))] = False
@@ -68,11 +71,22 @@ def joining_path(alpha: np.ndarray, alpha_threshold: float, floor: float = JOIN_
                  allowed: np.ndarray | None = None) -> np.ndarray:
     """alpha [X, Y, Z] -> bool [X, Y, Z]: the unoccupied voxels (alpha < threshold) that join the pieces of
     `alpha >= alpha_threshold` to its largest piece (all False when it is one piece, or empty)."""
-    occupied = alpha >= alpha_threshold
-    pieces, count = ndimage.label(occupied, _FACES)
-    added = np.zeros(alpha.shape, bool)
+    pieces, count = _label(alpha, alpha_threshold)
     if count <= 1:
-        return added
+        return np.zeros(alpha.shape, bool)
+    return _path_to_largest(alpha, pieces, count, alpha_threshold, floor, allowed)
+
+
+def _label(alpha: np.ndarray, alpha_threshold: float) -> tuple[np.ndarray, int]:
+    """alpha [X, Y, Z] -> (int [X, Y, Z] labels of the face-connected pieces of alpha >= threshold, count)."""
+    return ndimage.label(alpha >= alpha_threshold, _FACES)
+
+
+def _path_to_largest(alpha: np.ndarray, pieces: np.ndarray, count: int, alpha_threshold: float, floor: float,
+                     allowed: np.ndarray | None) -> np.ndarray:
+    """joining_path for an object already labelled (count >= 2 pieces)."""
+    occupied = pieces > 0
+    added = np.zeros(alpha.shape, bool)
     passable = alpha >= floor if allowed is None else (alpha >= floor) & (allowed | occupied)
     cost = np.where(occupied, _OCCUPIED_COST, alpha_threshold - alpha + _OCCUPIED_COST)
     graph = _grid_graph(passable, cost)
