@@ -11,13 +11,11 @@ kept). README "Thin parts" was measured with the defaults.
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 from scipy import ndimage
 
 from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
-from diffusion_core.data.dataset import make_synthetic_dataset
+from class_samples import data_occupancy, sample_class, sampling_parser
 from diffusion_core.evaluation.metrics import single_component
 from diffusion_core.joining import join_parts
 from diffusion_core.pipeline import VoxelGenerator
@@ -38,22 +36,17 @@ def row(occupancies: np.ndarray, data_mean: float) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", default="models/default_16.safetensors")
-    p.add_argument("--n", type=int, default=32, help="samples per class")
-    p.add_argument("--seed", type=int, default=300000, help="class k, sample i gets seed + 1000 k + i")
-    p.add_argument("--classes", default="table,chair,stool,lamp,arch")
+    p = sampling_parser(__doc__.split("\n\n")[0], n=32, classes="table,chair,stool,lamp,arch")
     p.add_argument("--floors", default="0.5,0.3,0.2,0.1", help="path floors to join at")
     args = p.parse_args()
     floors = [float(v) for v in args.floors.split(",")]
     gen = VoxelGenerator.from_checkpoint(args.checkpoint)
-    data = make_synthetic_dataset(64 * len(gen.class_names), resolution=gen.resolution, seed=9005)
     t = DEFAULT_ALPHA_THRESHOLD
+    data_means = data_occupancy(gen, t)
     print("class      as sampled    " + "  ".join(f"join {f:<8}" for f in floors) + "  server        hysteresis 0.5")
     for name in args.classes.split(","):
         k = gen.class_names.index(name)
-        voxels = gen.generate([k] * args.n, [args.seed + 1000 * k + i for i in range(args.n)])
-        data_mean = float((data.grids[data.labels == k][:, -1] >= t).sum((1, 2, 3)).mean())
+        voxels, data_mean = sample_class(gen, k, args.n, args.seed), float(data_means[k])
         cells = [row(voxels[:, -1] >= t, data_mean)]
         cells += [row(join_parts(voxels, t, floor=f, speck_voxels=0)[:, -1] >= t, data_mean) for f in floors]
         cells.append(row(join_parts(voxels, t)[:, -1] >= t, data_mean))

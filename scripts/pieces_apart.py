@@ -11,12 +11,11 @@ size (JOIN_SPECK_VOXELS_16) with it.
 """
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 from scipy import ndimage
 
 from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
+from class_samples import class_seeds, sample_class, sampling_parser
 from diffusion_core.joining import join_parts, joining_path, speck_size
 from diffusion_core.pipeline import VoxelGenerator
 
@@ -41,19 +40,15 @@ def pieces_apart(alpha: np.ndarray, threshold: float) -> list[str]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--checkpoint", default="models/default_16.safetensors")
-    p.add_argument("--n", type=int, default=128, help="samples per class")
-    p.add_argument("--seed", type=int, default=300000, help="class k, sample i gets seed + 1000 k + i")
-    p.add_argument("--classes", default="stool,lamp,mug")
+    p = sampling_parser(__doc__.split("\n\n")[0], n=128, classes="stool,lamp,mug")
     args = p.parse_args()
     gen = VoxelGenerator.from_checkpoint(args.checkpoint)
     t = DEFAULT_ALPHA_THRESHOLD
     print(f"speck size at {gen.resolution}^3: {speck_size(gen.resolution)} voxels")
     for name in args.classes.split(","):
         k = gen.class_names.index(name)
-        seeds = [args.seed + 1000 * k + i for i in range(args.n)]
-        joined = join_parts(gen.generate([k] * args.n, seeds), t, speck_voxels=0)
+        seeds = class_seeds(args.seed, k, args.n)
+        joined = join_parts(sample_class(gen, k, args.n, args.seed), t, speck_voxels=0)
         broken = [(s, pieces_apart(v[-1], t)) for s, v in zip(seeds, joined) if ndimage.label(v[-1] >= t, FACES)[1] > 1]
         print(f"{name}: {len(broken)} of {args.n} apart after joining", flush=True)
         for seed, lines in broken:
