@@ -122,16 +122,19 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def export_inference_checkpoint(
     src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype | None = torch.float16,
-    clip_x0: float | None = None,
+    clip_x0: float | None = None, model_name: str | None = None,
 ) -> None:
     """Keep only the inference weights (EMA if present) and any embedded codec (CODEC_PREFIX extras),
     cast to `dtype` (None: as stored), plus config and names; `clip_x0` (> 0) rewrites the sampling clip diffusion.clip_x0
-    on the way (the one diffusion field that is a sampling choice, see DiffusionConfig).
+    on the way (the one diffusion field that is a sampling choice, see DiffusionConfig); `model_name` (non-empty)
+    replaces the name a server lists the model under (by default the training run's).
 
     The result has no optimizer state or raw weights: about 1/6 of a float32 training checkpoint
     in float16, small enough to bundle in git. VoxelGenerator loads it like any other checkpoint.
     `dst` may be `src` (the write is atomic).
     """
+    if model_name is not None and not model_name.strip():
+        raise ValueError("model_name must not be empty")
     ckpt = load_checkpoint(src)
     if clip_x0 is not None:
         if not clip_x0 > 0:
@@ -152,7 +155,8 @@ def export_inference_checkpoint(
         config=ckpt.config,
         class_names=ckpt.class_names,
         step=ckpt.step,
-        extra={**{k: v for k, v in ckpt.extra.items() if k == "model_name"}, **codec},
+        extra={**{k: v for k, v in ckpt.extra.items() if k == "model_name"},
+               **({} if model_name is None else {"model_name": model_name}), **codec},
     )
 
 

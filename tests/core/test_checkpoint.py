@@ -154,3 +154,13 @@ def test_export_may_rewrite_the_sampling_clip_and_keeps_the_weights(tmp_path):
     assert torch.equal(ckpt.ema_state["w"], torch.arange(4, dtype=torch.float16)) and ckpt.step == 3
     with pytest.raises(ValueError, match="clip_x0 must be positive"):
         export_inference_checkpoint(src, tmp_path / "bad.safetensors", clip_x0=0)
+
+
+def test_export_may_rename_the_model(tmp_path):
+    src = tmp_path / "src.safetensors"
+    save_checkpoint(src, model_state={}, ema_state={"w": torch.ones(2)}, config={"unet": {}}, class_names=["a"],
+                    step=1, extra={"model_name": "run_name"})
+    export_inference_checkpoint(src, src, dtype=None, model_name="detailed")  # as scripts/set_model_name.py does
+    assert load_checkpoint(src).extra["model_name"] == "detailed"
+    with pytest.raises(ValueError, match="model_name must not be empty"):
+        export_inference_checkpoint(src, tmp_path / "bad.safetensors", model_name=" ")
