@@ -43,6 +43,20 @@ def _vae_scores(ckpt) -> dict[str, float]:
     return evaluate(vae, heldout_set(VAETrainConfig.from_dict(ckpt.config["train"])))
 
 
+def check_samples(gen: VoxelGenerator, png: Path) -> dict:
+    """Sample seed k of class k at the default settings, render them to `png`; -> the sidecar's record of it."""
+    n = len(gen.class_names)
+    t0 = time.perf_counter()
+    voxels = gen.generate(list(range(n)), list(range(n)), steps=DEFAULT_STEPS, sampler=DEFAULT_SAMPLER,
+                          guidance=DEFAULT_GUIDANCE)
+    sample_s = time.perf_counter() - t0
+    render_voxel_grid_png(voxels, png, titles=gen.class_names, threshold=DEFAULT_ALPHA_THRESHOLD)
+    return {"png": png.name, "steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER, "guidance": DEFAULT_GUIDANCE,
+            "seeds": list(range(n)), "wall_s": round(sample_s, 2), "clip_x0": gen.clip_x0,
+            f"occupied_voxels_at_{DEFAULT_ALPHA_THRESHOLD}":
+                [int(v) for v in (voxels[:, -1] >= DEFAULT_ALPHA_THRESHOLD).sum((1, 2, 3))]}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", type=Path, required=True)
@@ -63,13 +77,7 @@ def main() -> None:
     latent = load_checkpoint(args.model)
     latent_metrics = [m for m in _metrics(args.latent_run) if "loss" in m and m["step"] <= latent.step]
     gen = VoxelGenerator.from_checkpoint(args.model)
-    n = len(gen.class_names)
     latent_ch, latent_res = gen.sample_shape[0], gen.sample_shape[1]
-    t0 = time.perf_counter()
-    voxels = gen.generate(list(range(n)), list(range(n)), steps=DEFAULT_STEPS, sampler=DEFAULT_SAMPLER,
-                          guidance=DEFAULT_GUIDANCE)
-    sample_s = time.perf_counter() - t0
-    render_voxel_grid_png(voxels, args.png, titles=gen.class_names, threshold=DEFAULT_ALPHA_THRESHOLD)
     plot_loss_curve([m["step"] for m in latent_metrics], [m["loss"] for m in latent_metrics], args.loss_png)
     card = {
         "model": args.model.name,
@@ -87,10 +95,7 @@ def main() -> None:
                       "wall_s": round(args.wall[1]), **({"wall_note": args.wall_note} if args.wall_note else {}),
                       "final_loss": round(latent_metrics[-1]["loss"], 5) if latent_metrics else None,
                       "samples_per_s": round(latent_metrics[-1]["samples_per_s"], 1) if latent_metrics else None},
-        "check_samples": {"png": args.png.name, "steps": DEFAULT_STEPS, "sampler": DEFAULT_SAMPLER,
-                          "guidance": DEFAULT_GUIDANCE, "seeds": list(range(n)), "wall_s": round(sample_s, 2),
-                          f"occupied_voxels_at_{DEFAULT_ALPHA_THRESHOLD}":
-                              [int(v) for v in (voxels[:, 3] >= DEFAULT_ALPHA_THRESHOLD).sum((1, 2, 3))]},
+        "check_samples": check_samples(gen, args.png),
     }
     args.out.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps({k: card[k] for k in ("size_bytes", "check_samples")}))
