@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
-from class_samples import class_seeds, sample_class, sampling_parser
+from class_samples import class_seeds, sampling_parser
 from diffusion_core.joining import join_parts, joining_path, speck_size
 from diffusion_core.pipeline import VoxelGenerator
 
@@ -48,7 +48,7 @@ def main() -> None:
     for name in args.classes.split(","):
         k = gen.class_names.index(name)
         seeds = class_seeds(args.seed, k, args.n)
-        joined = join_parts(sample_class(gen, k, args.n, args.seed), t, speck_voxels=0)
+        joined = join_parts(gen.generate([k] * args.n, seeds), t, speck_voxels=0)
         broken = [(s, pieces_apart(v[-1], t)) for s, v in zip(seeds, joined) if ndimage.label(v[-1] >= t, FACES)[1] > 1]
         print(f"{name}: {len(broken)} of {args.n} apart after joining", flush=True)
         for seed, lines in broken:
