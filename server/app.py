@@ -158,7 +158,9 @@ class VoxelServer:
 
     @property
     def compute_alive(self) -> bool:
-        return self.worker.is_alive() and self.fatal is None
+        """Whether jobs can run: the compute thread runs, or it died and the socket thread restarts it
+        on its next turn (unless that death makes the server give up, which then sets `fatal`)."""
+        return self.fatal is None and (self.worker.is_alive() or self.worker.failure is not None)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> str:
@@ -217,8 +219,7 @@ class VoxelServer:
                     for job in self.queue.close():
                         if job.finish():
                             self._send(job.client, reply(job.job_id, ErrorReply(SHUTTING_DOWN, why)))
-                if not closing:
-                    self._supervise_compute()
+                self._supervise_compute()
                 self._retry_undelivered()
                 events = dict(poller.poll(50))
                 for _ in range(OUTBOX_HWM if self._outbox in events else 0):  # drain what the compute side sent
@@ -241,8 +242,8 @@ class VoxelServer:
 
     def _supervise_compute(self) -> None:
         """If the compute thread died: answer the jobs it held, then restart it, or give up (`fatal`)
-        after more than max_compute_restarts deaths within a minute."""
-        if self.worker.is_alive() or not self.worker.failure:
+        after more than max_compute_restarts deaths within a minute. Nothing to do once closing."""
+        if self.worker.is_alive() or not self.worker.failure or self.fatal or self._stop.is_set():
             return
         failure = self.worker.failure
         held = [j for j in self.worker.held if j.finish()] + self.queue.release_running()
@@ -351,6 +352,7 @@ class VoxelServer:
             log.info("client %s has gone away; dropped %d queued job(s)", client.hex(), len(dropped))
 
     def _handle(self, client: bytes, frames: list[zmq.Frame]) -> None:
+        self._supervise_compute()  # a thread that died since the loop's check: its jobs are answered first
         try:
             msg = decode(frames, MAX_REQUEST_BYTES)
         except ProtocolError as e:

@@ -133,6 +133,22 @@ def test_a_dead_compute_thread_fails_its_jobs_and_is_restarted(make_server):
         assert c._request(p.Ping()).body.compute is True
 
 
+def test_pongs_say_the_compute_side_runs_while_a_dead_thread_is_being_restarted(make_server):
+    """A ping answered between the thread's death and its restart must not tell the client that
+    jobs cannot run (the client would give up on a server that is restarting its thread)."""
+    for _ in range(5):
+        server = make_server(test_fault=FAULT_COMPUTE_THREAD)
+        with VoxelClient("127.0.0.1", port_of(server.address), timeout_s=5) as c:
+            c.hello()
+            job = c.submit(p.GenerateRequest(steps=50, count=2))
+            pongs = []
+            while not job.done:
+                pongs.append(c._request(p.Ping()).body.compute)
+                c.poll(0)
+            assert job.state == "failed" and "compute thread failed" in job.terminal.message
+            assert all(pongs) and len(pongs) > 1, pongs
+
+
 def test_a_compute_thread_that_keeps_dying_stops_the_server(make_server):
     server = make_server(test_fault=FAULT_COMPUTE_THREAD, max_compute_restarts=0)
     c = VoxelClient("127.0.0.1", port_of(server.address), timeout_s=1)
