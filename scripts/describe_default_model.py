@@ -24,11 +24,13 @@ from diffusion_core.models.vae import VAEConfig, VoxelVAE
 from diffusion_core.training.vae_trainer import VAETrainConfig, evaluate, heldout_set
 
 
-def _metrics(run: Path) -> list[dict]:
+def run_metrics(run: Path) -> list[dict]:
+    """The training run's metrics.jsonl, one dict per line (loss lines and eval lines)."""
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
-def _cpu() -> str:
+def cpu_name() -> str:
+    """This machine's CPU model name (lscpu), for the hardware record."""
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
         return next(line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name"))
@@ -75,7 +77,7 @@ def main() -> None:
     vae = load_checkpoint(args.vae_run / "ckpt_last.safetensors")
     vae_scores = _vae_scores(vae)
     latent = load_checkpoint(args.model)
-    latent_metrics = [m for m in _metrics(args.latent_run) if "loss" in m and m["step"] <= latent.step]
+    latent_metrics = [m for m in run_metrics(args.latent_run) if "loss" in m and m["step"] <= latent.step]
     gen = VoxelGenerator.from_checkpoint(args.model)
     latent_ch, latent_res = gen.sample_shape[0], gen.sample_shape[1]
     plot_loss_curve([m["step"] for m in latent_metrics], [m["loss"] for m in latent_metrics], args.loss_png)
@@ -86,7 +88,7 @@ def main() -> None:
                 f"({gen.resolution}^3x{gen.channels} -> {latent_res}^3x{latent_ch})",
         "class_names": gen.class_names,
         "commands": args.commands,
-        "hardware": {"cpu": _cpu(), "torch_threads": args.threads, "gpu": None, "torch": torch.__version__},
+        "hardware": {"cpu": cpu_name(), "torch_threads": args.threads, "gpu": None, "torch": torch.__version__},
         "vae": {"config": vae.config["train"], "steps": vae.step, "wall_s": round(args.wall[0]),
                 **{k: round(v, 4) for k, v in vae_scores.items()},
                 "latent_scale": [round(v, 4) for v in vae.extra["latent_scale"].tolist()]},

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from describe_default_model import _cpu, _metrics, check_samples
+from describe_default_model import check_samples, cpu_name, run_metrics
 from diffusion_core.evaluation.render import plot_loss_curve
 from diffusion_core.models.checkpoint import load_checkpoint
 from diffusion_core.pipeline import VoxelGenerator
@@ -37,7 +37,7 @@ def main() -> None:
     torch.set_num_threads(1)
     config = json.loads((args.run / "config.json").read_text())
     step = load_checkpoint(args.model).step
-    lines = [m for m in _metrics(args.run) if "loss" in m and m["step"] <= step]
+    lines = [m for m in run_metrics(args.run) if "loss" in m and m["step"] <= step]
     per_line = config["log_every"] * config["optim"]["batch_size"]
     plot_loss_curve([m["step"] for m in lines], [m["loss"] for m in lines], args.loss_png,
                     title=f"{args.run.name}: training loss")
@@ -49,7 +49,7 @@ def main() -> None:
         "samples_seen": step * config["optim"]["batch_size"],
         "training_step_s": round(sum(per_line / m["samples_per_s"] for m in lines)),
         "final_loss": round(sum(m["loss"] for m in lines[-10:]) / len(lines[-10:]), 5),
-        "hardware": {"cpu": _cpu(), "torch_threads": args.threads, "gpu": None, "torch": torch.__version__},
+        "hardware": {"cpu": cpu_name(), "torch_threads": args.threads, "gpu": None, "torch": torch.__version__},
         **({"note": args.note} if args.note else {})}
     args.sidecar.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps({k: card[k] for k in ("size_bytes", "check_samples")}))

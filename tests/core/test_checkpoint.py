@@ -148,7 +148,7 @@ def test_export_may_rewrite_the_sampling_clip_and_keeps_the_weights(tmp_path):
     save_checkpoint(src, model_state={}, ema_state={"w": torch.arange(4, dtype=torch.float16)},
                     config={"unet": {}, "diffusion": {"clip_x0": None}, "train": {"diffusion": {"clip_x0": None}}},
                     class_names=["a"], step=3)
-    export_inference_checkpoint(src, src, dtype=None, clip_x0=4)  # in place, as scripts/set_clip_x0.py does
+    export_inference_checkpoint(src, src, dtype=None, clip_x0=4)  # in place, as scripts/set_model_fields.py --clip-x0 does
     ckpt = load_checkpoint(src)
     assert ckpt.config["diffusion"]["clip_x0"] == ckpt.config["train"]["diffusion"]["clip_x0"] == 4.0
     assert torch.equal(ckpt.ema_state["w"], torch.arange(4, dtype=torch.float16)) and ckpt.step == 3
@@ -160,7 +160,7 @@ def test_export_may_rename_the_model(tmp_path):
     src = tmp_path / "src.safetensors"
     save_checkpoint(src, model_state={}, ema_state={"w": torch.ones(2)}, config={"unet": {}}, class_names=["a"],
                     step=1, extra={"model_name": "run_name"})
-    export_inference_checkpoint(src, src, dtype=None, model_name="detailed")  # as scripts/set_model_name.py does
+    export_inference_checkpoint(src, src, dtype=None, model_name="detailed")  # as scripts/set_model_fields.py --name does
     assert load_checkpoint(src).extra["model_name"] == "detailed"
     with pytest.raises(ValueError, match="model_name must not be empty"):
         export_inference_checkpoint(src, tmp_path / "bad.safetensors", model_name=" ")
