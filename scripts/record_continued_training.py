@@ -5,9 +5,10 @@
         --loss-png docs/images/loss_latent_32_continued.png --commands "..." --threads 2 [--note TEXT]
 
 The sidecar (written by describe_default_model.py for the first run) keeps its record of the VAE and the first
-diffusion run and gains `continued_training`: the run's config, commands, steps, samples seen, its training-step
-time (summed from metrics.jsonl: log_every x batch / samples_per_s per line, so idle time between sessions is not
-counted), final loss and hardware; `size_bytes` and `check_samples` are re-made from the model file.
+diffusion run, and its list `continued_training` gains a stage (in the order trained): the run's config, commands,
+steps, samples seen, its training-step time (summed from metrics.jsonl: log_every x batch / samples_per_s per line,
+so idle time between sessions is not counted), final loss and hardware; `size_bytes` and `check_samples` are re-made
+from the model file.
 """
 from __future__ import annotations
 
@@ -44,13 +45,13 @@ def main() -> None:
     card = json.loads(args.sidecar.read_text())
     card["size_bytes"] = args.model.stat().st_size
     card["check_samples"] = check_samples(VoxelGenerator.from_checkpoint(args.model), args.png)
-    card["continued_training"] = {
+    card.setdefault("continued_training", []).append({
         "config": config, "commands": args.commands, "steps": step,
         "samples_seen": step * config["optim"]["batch_size"],
         "training_step_s": round(sum(per_line / m["samples_per_s"] for m in lines)),
         "final_loss": round(sum(m["loss"] for m in lines[-10:]) / len(lines[-10:]), 5),
         "hardware": {"cpu": cpu_name(), "torch_threads": args.threads, "gpu": None, "torch": torch.__version__},
-        **({"note": args.note} if args.note else {})}
+        **({"note": args.note} if args.note else {})})
     args.sidecar.write_text(json.dumps(card, indent=2) + "\n")
     print(json.dumps({k: card[k] for k in ("size_bytes", "check_samples")}))
 
