@@ -33,9 +33,10 @@ $PY -m diffusion_core eval --checkpoint "$MODEL" --classifier models/classifier_
     --n-per-class 4 --sweep-steps ddim:10,ddim:25,ddpm:10,ddpm:25,ddpm:50,ddpm:100,ddpm:1000 \
     --sweep-guidance 1,1.5,2,3,5 --batch-size 128 --out docs/eval
 $PY scripts/with_server.py "$MODEL" examples/render_gallery.py --out docs/images
-# The detailed 32^3 model: its evaluation on three fresh seed sets (against the references of its first training
+# The detailed 32^3 model: its evaluation on four fresh seed sets (against the references of its first training
 # run, data seed 1 + 1, as every row of README "The detailed model") and its gallery.
-for SET in "700000 16 detailed_32" "1300000 16 seed_1300000_32" "1400000 32 seed_1400000_32"; do
+for SET in "700000 16 detailed_32" "1300000 16 seed_1300000_32" "1400000 32 seed_1400000_32" \
+           "1500000 32 seed_1500000_32"; do
     read -r SEED N DIR <<< "$SET"
     $PY -m diffusion_core eval --checkpoint models/detailed_32.safetensors --classifier models/classifier_32.safetensors \
         --n-per-class "$N" --seed "$SEED" --reference-seed 2 --out "docs/eval/$DIR"
