@@ -159,8 +159,9 @@ class VoxelServer:
     @property
     def compute_alive(self) -> bool:
         """Whether jobs can run: the compute thread runs, or it died and the socket thread restarts it
-        on its next turn (unless that death makes the server give up, which then sets `fatal`)."""
-        return self.fatal is None and (self.worker.is_alive() or self.worker.failure is not None)
+        on its next turn (unless the server is stopping, or that death makes it give up and set `fatal`)."""
+        restarting = self.worker.failure is not None and not self._stop.is_set()
+        return self.fatal is None and (self.worker.is_alive() or restarting)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> str:
