@@ -158,10 +158,15 @@ class VoxelServer:
 
     @property
     def compute_alive(self) -> bool:
-        """Whether jobs can run: the compute thread runs, or it died and the socket thread restarts it
-        on its next turn (unless the server is stopping, or that death makes it give up and set `fatal`)."""
-        restarting = self.worker.failure is not None and not self._stop.is_set()
-        return self.fatal is None and (self.worker.is_alive() or restarting)
+        """Whether jobs can run: the compute thread runs, or it died and is about to be restarted."""
+        return self.fatal is None and (self.worker.is_alive() or self._restart_due)
+
+    @property
+    def _restart_due(self) -> bool:
+        """The compute thread died with a recorded failure and the server is neither stopping nor given up:
+        the socket thread's next _supervise_compute answers its jobs and restarts it (or gives up)."""
+        return (not self.worker.is_alive() and self.worker.failure is not None and self.fatal is None
+                and not self._stop.is_set())
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> str:
@@ -244,7 +249,7 @@ class VoxelServer:
     def _supervise_compute(self) -> None:
         """If the compute thread died: answer the jobs it held, then restart it, or give up (`fatal`)
         after more than max_compute_restarts deaths within a minute. Nothing to do once closing."""
-        if self.worker.is_alive() or not self.worker.failure or self.fatal or self._stop.is_set():
+        if not self._restart_due:
             return
         failure = self.worker.failure
         held = [j for j in self.worker.held if j.finish()] + self.queue.release_running()
