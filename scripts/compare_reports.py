@@ -26,7 +26,7 @@ def load_report(path: Path) -> dict[str, Any]:
 
 
 def _cell(bar: dict[str, Any] | None) -> str:
-    if bar is None:
+    if bar is None or bar["model"] is None:  # absent from this report, or not applicable (a mask-only model's colour)
         return "n/a"
     mark = "" if bar["met"] is None else (" ✔" if bar["met"] else " ✘")
     detail = f" ({bar['detail']})" if bar["detail"].startswith("worst") else ""
