@@ -5,7 +5,8 @@
 
 Part 1 encodes held-out shapes (data seed 9005) with the model's VAE and decodes them unchanged and after
 clipping the normalised latents at +-b, printing mean saturation, value and the 12-bin histogram of the
-objects' mean hues. Part 2 runs the evaluation at the default settings with the sampler's latent x0 clip
+objects' mean hues, then, per bin of the objects' mean hue, how far their latents reach into the tails (mean of
+each object's max |z|, and the share of its latent values beyond +-4 and +-6). Part 2 runs the evaluation at the default settings with the sampler's latent x0 clip
 (`eval --clip-x0`) set to each value, writing out/colour_diagnosis/clip_<b>/report.md.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ import json
 import numpy as np
 import torch
 
-from diffusion_core.evaluation.colour_metrics import colour_stats, object_hue_histogram
+from diffusion_core.evaluation.colour_metrics import OBJECT_HUE_BINS, colour_stats, object_hue_histogram
 from diffusion_core.data.dataset import make_synthetic_dataset
 from diffusion_core.evaluation.evaluate import EvalSettings, evaluate
 from diffusion_core.pipeline import VoxelGenerator
@@ -38,6 +39,25 @@ def real_latents(model: str, clips: list[float], n: int = 512) -> None:
     _row("VAE round trip", gen.to_voxels(z))
     for b in clips:
         _row(f"round trip, latents clipped at +-{b:g}", gen.to_voxels(z.clamp(-b, b)))
+    tails_by_hue(z, colour_stats(data.voxels).mean_hue)
+
+
+def tails_by_hue(z: torch.Tensor, mean_hue: np.ndarray) -> None:
+    """Print, per bin of the objects' mean hue (bins centred on k / OBJECT_HUE_BINS of the wheel, as the
+    histogram's), the objects' mean max |z| and their shares of latent values beyond +-4 and +-6.
+    z [N, C, r, r, r] normalised latents; mean_hue [N] in [0, 1) (NaN: no saturated voxel, left out)."""
+    magnitude = z.abs().flatten(1)
+    peak = magnitude.amax(1).numpy()
+    beyond = {b: (magnitude > b).float().mean(1).numpy() for b in (4, 6)}
+    known = ~np.isnan(mean_hue)
+    bins = np.full(len(mean_hue), -1)
+    bins[known] = np.floor((mean_hue[known] * OBJECT_HUE_BINS + 0.5) % OBJECT_HUE_BINS).astype(int)
+    print("objects' mean hue   n   mean max |z|   beyond +-4   beyond +-6")
+    for k in range(OBJECT_HUE_BINS):
+        pick = bins == k
+        if pick.any():
+            print(f"{k * 360 / OBJECT_HUE_BINS:15.0f}°  {pick.sum():4d}   {peak[pick].mean():10.2f}   "
+                  f"{beyond[4][pick].mean():10.2%}   {beyond[6][pick].mean():10.3%}")
 
 
 def main() -> None:
