@@ -5,9 +5,10 @@
 
 Part 1 encodes held-out shapes (data seed 9005) with the model's VAE and decodes them unchanged and after
 clipping the normalised latents at +-b, printing mean saturation, value and the 12-bin histogram of the
-objects' mean hues, then, per bin of the objects' mean hue, how far their latents reach into the tails (mean of
-each object's max |z|, and the share of its latent values beyond +-4 and +-6). Part 2 runs the evaluation at the default settings with the sampler's latent x0 clip
-(`eval --clip-x0`) set to each value, writing out/colour_diagnosis/clip_<b>/report.md.
+objects' mean hues, then, per bin of the objects' mean hue, how far their latents reach into the tails (mean
+of each object's max |z|, and the share of its latent values beyond +-4 and +-6). Part 2 runs the evaluation at
+the default settings with the sampler's latent x0 clip (`eval --clip-x0`) set to each value, writing
+out/colour_diagnosis/clip_<b>/report.md.
 """
 from __future__ import annotations
 
@@ -17,15 +18,15 @@ import json
 import numpy as np
 import torch
 
-from diffusion_core.evaluation.colour_metrics import OBJECT_HUE_BINS, colour_stats, object_hue_histogram
+from diffusion_core.evaluation.colour_metrics import (OBJECT_HUE_BINS, ColourStats, colour_stats, hue_bin_indices,
+                                                      object_hue_histogram)
 from diffusion_core.data.dataset import make_synthetic_dataset
 from diffusion_core.evaluation.evaluate import EvalSettings, evaluate
 from diffusion_core.pipeline import VoxelGenerator
 
 
-def _row(name: str, voxels: np.ndarray) -> None:
-    stats = colour_stats(voxels)
-    hist = object_hue_histogram(stats.mean_hue) * len(voxels)
+def _row(name: str, stats: ColourStats) -> None:
+    hist = object_hue_histogram(stats.mean_hue) * len(stats.mean_hue)
     print(f"{name:34s} saturation {stats.hsv[:, 1].mean():.3f} value {stats.hsv[:, 2].mean():.3f} "
           f"mean hues {' '.join(str(int(round(v))) for v in hist)}")
 
@@ -35,23 +36,24 @@ def real_latents(model: str, clips: list[float], n: int = 512) -> None:
     data = make_synthetic_dataset(n, resolution=gen.resolution, seed=9005, classes=gen.class_names)
     z = gen.codec.encode(torch.from_numpy(data.voxels * 2 - 1))
     print(f"normalised latents: {float((z.abs() > 2).float().mean()):.1%} beyond +-2, max |z| {float(z.abs().max()):.1f}")
-    _row("data", data.voxels)
-    _row("VAE round trip", gen.to_voxels(z))
+    data_stats = colour_stats(data.voxels)
+    _row("data", data_stats)
+    _row("VAE round trip", colour_stats(gen.to_voxels(z)))
     for b in clips:
-        _row(f"round trip, latents clipped at +-{b:g}", gen.to_voxels(z.clamp(-b, b)))
-    tails_by_hue(z, colour_stats(data.voxels).mean_hue)
+        _row(f"round trip, latents clipped at +-{b:g}", colour_stats(gen.to_voxels(z.clamp(-b, b))))
+    tails_by_hue(z, data_stats.mean_hue)
 
 
 def tails_by_hue(z: torch.Tensor, mean_hue: np.ndarray) -> None:
-    """Print, per bin of the objects' mean hue (bins centred on k / OBJECT_HUE_BINS of the wheel, as the
-    histogram's), the objects' mean max |z| and their shares of latent values beyond +-4 and +-6.
+    """Print, per bin of the objects' mean hue (the objects' hue histogram's bins, centred on k / OBJECT_HUE_BINS
+    of the wheel), the objects' mean max |z| and their shares of latent values beyond +-4 and +-6.
     z [N, C, r, r, r] normalised latents; mean_hue [N] in [0, 1) (NaN: no saturated voxel, left out)."""
     magnitude = z.abs().flatten(1)
     peak = magnitude.amax(1).numpy()
     beyond = {b: (magnitude > b).float().mean(1).numpy() for b in (4, 6)}
     known = ~np.isnan(mean_hue)
     bins = np.full(len(mean_hue), -1)
-    bins[known] = np.floor((mean_hue[known] * OBJECT_HUE_BINS + 0.5) % OBJECT_HUE_BINS).astype(int)
+    bins[known] = hue_bin_indices(mean_hue[known], OBJECT_HUE_BINS, centred=True)
     print("objects' mean hue   n   mean max |z|   beyond +-4   beyond +-6")
     for k in range(OBJECT_HUE_BINS):
         pick = bins == k

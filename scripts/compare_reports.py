@@ -4,8 +4,9 @@
         [--per-class connected --per-class occupied_ratio]
 
 Each argument is LABEL=REPORT, REPORT being an eval `--out` folder or its report.json. A row per bar: its
-target (the first report's: targets follow each report's ref-vs-ref), then each report's value (✔ met, ✘ not met) with the worst class where the bar names one. The
-reports should share seeds and reference seeds; a warning says where they do not. --per-class KEY adds a
+target (the first report's: targets follow each report's ref-vs-ref), then each report's value (✔ met, ✘ not
+met) with the worst class where the bar names one. The reports should share seeds and reference seeds; a
+warning says where they do not. --per-class KEY adds a
 table of that per-class metric (a key of report.json's model.per_class, e.g. connected, occupied_ratio,
 object_hue_tv), one column per report.
 """

@@ -130,14 +130,21 @@ def object_mean_hues(hsv: np.ndarray, node_object: np.ndarray, n: int) -> np.nda
     return np.where(count > 0, np.mod(np.arctan2(sin, cos) / (2 * np.pi), 1.0), np.nan)
 
 
-def hue_histogram(hues: np.ndarray, bins: int = HUE_BINS, centred: bool = False) -> np.ndarray:
-    """Hues [K] in [0, 1] (NaN left out) -> normalised histogram float64 [bins] (all zeros if none). Bin k
-    spans [k, k + 1) / bins, or with ``centred`` is centred on hue k / bins (with 12 bins: red, orange,
-    yellow, ...), so a red object's hue jittering around 0 stays in one bin."""
-    kept = hues[~np.isnan(hues)]
+def hue_bin_indices(hues: np.ndarray, bins: int, centred: bool = False) -> np.ndarray:
+    """Hues [K] in [0, 1] (no NaN) -> bin index int [K] in [0, bins). Bin k spans [k, k + 1) / bins (hue 1
+    in the last), or with ``centred`` is centred on hue k / bins (with 12 bins: red, orange, yellow, ...), so
+    a red object's hue jittering around 0 stays in one bin."""
     if centred:
-        kept = np.mod(kept + 0.5 / bins, 1.0)
-    counts = np.histogram(kept, bins=bins, range=(0.0, 1.0))[0].astype(np.float64)
+        hues = np.mod(hues + 0.5 / bins, 1.0)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    return np.minimum(np.searchsorted(edges, hues, side="right") - 1, bins - 1)
+
+
+def hue_histogram(hues: np.ndarray, bins: int = HUE_BINS, centred: bool = False) -> np.ndarray:
+    """Hues [K] in [0, 1] (NaN left out) -> normalised histogram float64 [bins] (all zeros if none), binned
+    by :func:`hue_bin_indices`."""
+    kept = hues[~np.isnan(hues)]
+    counts = np.bincount(hue_bin_indices(kept, bins, centred), minlength=bins).astype(np.float64)
     return counts / max(counts.sum(), 1.0)
 
 
