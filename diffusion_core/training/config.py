@@ -60,6 +60,9 @@ class OptimConfig:
     ema_decay: float = 0.999
     label_dropout: float = 0.1  # P(label -> null label), trains the unconditional model for guidance
     cooldown_steps: int = 0
+    min_timestep: int = 0
+    """Train on timesteps drawn uniformly from min_timestep..T-1 only: a stage that refines the high-noise
+    steps (where an object's colour is decided) and leaves the weights' low-noise behaviour to init_from."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.cooldown_steps <= self.steps:
@@ -91,6 +94,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1")
         if not 0.0 <= self.optim.label_dropout <= 1.0:
             raise ValueError("optim.label_dropout must be in [0, 1]")
+        if not 0 <= self.optim.min_timestep < self.diffusion.num_timesteps:
+            raise ValueError(f"optim.min_timestep must be in 0..{self.diffusion.num_timesteps - 1}, "
+                             f"got {self.optim.min_timestep}")
 
     def _derived_model_fields(self) -> dict[str, Any]:
         """Values for DERIVED_MODEL_FIELDS (the latent grid's size and channels for a latent run)."""

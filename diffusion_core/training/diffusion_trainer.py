@@ -166,7 +166,7 @@ class _Trainer(TrainingLoop):
         cfg, device = self.cfg, self.device
         x0, y = self._batch(self.order.indices(self.step))
         gen = torch.Generator().manual_seed(D.step_seed(cfg.seed, self.step, self.info.rank))
-        t = torch.randint(0, self.diffusion.num_timesteps, (len(y),), generator=gen)
+        t = torch.randint(cfg.optim.min_timestep, self.diffusion.num_timesteps, (len(y),), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
         y = torch.where(torch.rand(len(y), generator=gen) < cfg.optim.label_dropout, self.null_label, y)
         torch.manual_seed(D.step_seed(cfg.seed, self.step, self.info.rank) + 1)  # dropout masks

@@ -42,6 +42,8 @@ def test_config_files_load_and_derive_the_model_fields():
         (("device", "tpu"), "device"),
         (("log_every", "0"), "log_every"),
         (("optim.cooldown_steps", "7"), "cooldown_steps"),  # tiny_test has 6 steps
+        (("optim.min_timestep", "50"), "min_timestep"),  # tiny_test has 50 timesteps
+        (("optim.min_timestep", "-1"), "min_timestep"),
     ],
 )
 def test_bad_configs_are_rejected(override, message):
@@ -68,6 +70,23 @@ def test_overfits_one_batch_and_writes_the_run_directory(tmp_path):
     assert (run / "model_ema_fp16.safetensors").stat().st_size < (run / "ckpt_last.safetensors").stat().st_size / 4
     generator = VoxelGenerator.from_checkpoint(run / "model_ema_fp16.safetensors")
     assert generator.model_name == "overfit" and generator.generate([0], [0], steps=2).shape == (1, 4, 8, 8, 8)
+
+
+@pytest.mark.parametrize("min_timestep", [0, 40])
+def test_training_draws_timesteps_from_min_timestep_up(tmp_path, monkeypatch, min_timestep):
+    drawn = []
+    original = train_module.GaussianDiffusion.training_losses
+
+    def recording(self, model, x0, t, *args, **kwargs):
+        drawn.append(t.clone())
+        return original(self, model, x0, t, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.GaussianDiffusion, "training_losses", recording)
+    main(["--config", str(TINY), "--out", str(tmp_path / "run"), "--optim.steps", "30",
+          "--optim.min_timestep", str(min_timestep), "--checkpoint_every", "30"])
+    t = torch.cat(drawn)
+    assert len(t) == 30 * 4 and int(t.max()) <= 49
+    assert int(t.min()) == min_timestep if min_timestep else int(t.min()) < 10  # 120 draws reach the low end
 
 
 def test_learning_rate_warms_up_holds_then_cools_down(tmp_path):
