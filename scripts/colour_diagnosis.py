@@ -3,11 +3,13 @@
     .venv/bin/python scripts/colour_diagnosis.py                       # the real-latents table (about 1 min)
     .venv/bin/python scripts/colour_diagnosis.py --sample 2 4 5 6      # plus one `eval` per latent x0 clip
     .venv/bin/python scripts/colour_diagnosis.py --strengths 0.5 0.7 0.85 1   # plus where colour is decided
+    .venv/bin/python scripts/colour_diagnosis.py --latent-noise 0.3 0.6       # plus the decoder's hue sensitivity
 
 Part 1 encodes held-out shapes (data seed 9005) with the model's VAE and decodes them unchanged and after
 clipping the normalised latents at +-b, printing mean saturation, value and the 12-bin histogram of the
 objects' mean hues, then, per bin of the objects' mean hue, how far their latents reach into the tails (mean
-of each object's max |z|, and the share of its latent values beyond +-4 and +-6). Part 2 runs the evaluation at
+of each object's max |z|, and the share of its latent values beyond +-4 and +-6), and with --latent-noise how far
+the decoded objects' mean hues move, per bin of their hue, when noise of each sd is added to the latents. Part 2 runs the evaluation at
 the default settings with the sampler's latent x0 clip (`eval --clip-x0`) set to each value, writing
 out/colour_diagnosis/clip_<b>/report.md. Part 3 asks where along the sampling an object's colour is decided:
 it regenerates the held-out shapes from themselves (SDEdit, the block-out edit) at each strength, at the default
@@ -36,7 +38,7 @@ def _row(name: str, stats: ColourStats) -> None:
           f"mean hues {' '.join(str(int(round(v))) for v in hist)}")
 
 
-def real_latents(model: str, clips: list[float], n: int = 512) -> None:
+def real_latents(model: str, clips: list[float], noise_sds: list[float], n: int = 512) -> None:
     gen = VoxelGenerator.from_checkpoint(model)
     data = make_synthetic_dataset(n, resolution=gen.resolution, seed=9005, classes=gen.class_names)
     z = gen.codec.encode(torch.from_numpy(data.voxels * 2 - 1))
@@ -47,6 +49,28 @@ def real_latents(model: str, clips: list[float], n: int = 512) -> None:
     for b in clips:
         _row(f"round trip, latents clipped at +-{b:g}", colour_stats(gen.to_voxels(z.clamp(-b, b))))
     tails_by_hue(z, data_stats.mean_hue)
+    if noise_sds:
+        hue_sensitivity(gen, z, data_stats.mean_hue, noise_sds)
+
+
+def _hue_bins(mean_hue: np.ndarray) -> np.ndarray:
+    """Objects' mean hues [N] (NaN: none) -> their bin of the objects' hue histogram int [N] (-1 for NaN)."""
+    known = ~np.isnan(mean_hue)
+    bins = np.full(len(mean_hue), -1)
+    bins[known] = hue_bin_indices(mean_hue[known], OBJECT_HUE_BINS, centred=True)
+    return bins
+
+
+def hue_sensitivity(gen: VoxelGenerator, z: torch.Tensor, mean_hue: np.ndarray, sds: list[float]) -> None:
+    """Print, per bin of the objects' true mean hue, how far (degrees, mean over objects) their decoded mean hue
+    moves when Gaussian noise of each sd is added to their normalised latents z [N, C, r, r, r] (seeded)."""
+    bins, base = _hue_bins(mean_hue), colour_stats(gen.to_voxels(z)).mean_hue
+    noise = torch.Generator().manual_seed(0)
+    print("latent noise sd   decoded objects' mean hue moved (°), per bin of their hue from 0°")
+    for sd in sds:
+        hue = colour_stats(gen.to_voxels(z + sd * torch.randn(z.shape, generator=noise))).mean_hue
+        moved = np.abs(np.mod(hue - base + 0.5, 1.0) - 0.5) * 360
+        print(f"{sd:15g}   " + " ".join(f"{np.nanmean(moved[bins == k]):5.1f}" for k in range(OBJECT_HUE_BINS)))
 
 
 def tails_by_hue(z: torch.Tensor, mean_hue: np.ndarray) -> None:
@@ -56,9 +80,7 @@ def tails_by_hue(z: torch.Tensor, mean_hue: np.ndarray) -> None:
     magnitude = z.abs().flatten(1)
     peak = magnitude.amax(1).numpy()
     beyond = {b: (magnitude > b).float().mean(1).numpy() for b in (4, 6)}
-    known = ~np.isnan(mean_hue)
-    bins = np.full(len(mean_hue), -1)
-    bins[known] = hue_bin_indices(mean_hue[known], OBJECT_HUE_BINS, centred=True)
+    bins = _hue_bins(mean_hue)
     print("objects' mean hue   n   mean max |z|   beyond +-4   beyond +-6")
     for k in range(OBJECT_HUE_BINS):
         pick = bins == k
@@ -102,10 +124,12 @@ def main() -> None:
     parser.add_argument("--classifier", default="models/classifier_16.safetensors")
     parser.add_argument("--n-per-class", type=int, default=16)
     parser.add_argument("--out", default="out/colour_diagnosis")
+    parser.add_argument("--latent-noise", type=float, nargs="*", default=[],
+                        help="noise sds to add to the held-out shapes' latents before decoding")
     parser.add_argument("--strengths", type=float, nargs="*", default=[],
                         help="SDEdit strengths at which to regenerate held-out shapes from themselves")
     args = parser.parse_args()
-    real_latents(args.model, args.clips)
+    real_latents(args.model, args.clips, args.latent_noise)
     if args.strengths:
         where_decided(args.model, args.strengths)
     for b in args.sample:
