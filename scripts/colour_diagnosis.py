@@ -8,13 +8,13 @@
 Part 1 encodes held-out shapes (data seed 9005) with the model's VAE and decodes them unchanged and after
 clipping the normalised latents at +-b, printing mean saturation, value and the 12-bin histogram of the
 objects' mean hues, then, per bin of the objects' mean hue, how far their latents reach into the tails (mean
-of each object's max |z|, and the share of its latent values beyond +-4 and +-6), and with --latent-noise how far
-the decoded objects' mean hues move, per bin of their hue, when noise of each sd is added to the latents. Part 2 runs the evaluation at
-the default settings with the sampler's latent x0 clip (`eval --clip-x0`) set to each value, writing
-out/colour_diagnosis/clip_<b>/report.md. Part 3 asks where along the sampling an object's colour is decided:
-it regenerates the held-out shapes from themselves (SDEdit, the block-out edit) at each strength, at the default
-settings, and prints how many objects' mean hues moved more than 15° and how washed out the least saturated
-objects come out (10th percentile of the objects' median saturation).
+of each object's max |z|, and the share of its latent values beyond +-4 and +-6), and with --latent-noise how
+far the decoded objects' mean hues move, per bin of their hue, when noise of each sd is added to the latents.
+Part 2 runs the evaluation at the default settings with the sampler's latent x0 clip (`eval --clip-x0`) set to
+each value, writing out/colour_diagnosis/clip_<b>/report.md. Part 3 asks where along the sampling an object's
+colour is decided: it regenerates the held-out shapes from themselves (SDEdit, the block-out edit) at each
+strength, at the default settings, and prints how many objects' mean hues moved more than 15° and how washed out
+the least saturated objects come out (10th percentile of the objects' median saturation).
 """
 from __future__ import annotations
 
@@ -38,8 +38,7 @@ def _row(name: str, stats: ColourStats) -> None:
           f"mean hues {' '.join(str(int(round(v))) for v in hist)}")
 
 
-def real_latents(model: str, clips: list[float], noise_sds: list[float], n: int = 512) -> None:
-    gen = VoxelGenerator.from_checkpoint(model)
+def real_latents(gen: VoxelGenerator, clips: list[float], noise_sds: list[float], n: int = 512) -> None:
     data = make_synthetic_dataset(n, resolution=gen.resolution, seed=9005, classes=gen.class_names)
     z = gen.codec.encode(torch.from_numpy(data.voxels * 2 - 1))
     print(f"normalised latents: {float((z.abs() > 2).float().mean()):.1%} beyond +-2, max |z| {float(z.abs().max()):.1f}")
@@ -69,7 +68,7 @@ def hue_sensitivity(gen: VoxelGenerator, z: torch.Tensor, mean_hue: np.ndarray, 
     print("latent noise sd   decoded objects' mean hue moved (°), per bin of their hue from 0°")
     for sd in sds:
         hue = colour_stats(gen.to_voxels(z + sd * torch.randn(z.shape, generator=noise))).mean_hue
-        moved = np.abs(np.mod(hue - base + 0.5, 1.0) - 0.5) * 360
+        moved = hue_moved(hue, base) * 360
         print(f"{sd:15g}   " + " ".join(f"{np.nanmean(moved[bins == k]):5.1f}" for k in range(OBJECT_HUE_BINS)))
 
 
@@ -89,17 +88,21 @@ def tails_by_hue(z: torch.Tensor, mean_hue: np.ndarray) -> None:
                   f"{beyond[4][pick].mean():10.2%}   {beyond[6][pick].mean():10.3%}")
 
 
+def hue_moved(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hues [N] in [0, 1) -> how far each moved around the wheel, in [0, 0.5] (NaN where either is)."""
+    return np.abs(np.mod(a - b + 0.5, 1.0) - 0.5)
+
+
 def median_saturations(stats: ColourStats) -> np.ndarray:
     """Each object's median voxel saturation float [N] (NaN for an empty object)."""
     return np.array([np.median(s) if len(s) else np.nan
                      for s in np.split(stats.hsv[:, 1], np.cumsum(stats.occupied)[:-1])])
 
 
-def where_decided(model: str, strengths: list[float], n: int = 256, batch: int = 64) -> None:
+def where_decided(gen: VoxelGenerator, strengths: list[float], n: int = 256, batch: int = 64) -> None:
     """Regenerate n held-out shapes (seed 9005) from themselves at each SDEdit strength (default settings) and
     print the share of objects whose mean hue moved over 15°, the 10th percentile of the objects' median
     saturation and the mean value, against the shapes' own."""
-    gen = VoxelGenerator.from_checkpoint(model)
     data = make_synthetic_dataset(n, resolution=gen.resolution, seed=9005, classes=gen.class_names)
     before = colour_stats(data.voxels)
     print("strength   hue moved > 15°   saturation q10   value")
@@ -110,7 +113,7 @@ def where_decided(model: str, strengths: list[float], n: int = 256, batch: int =
                                            edit=Edit(init=data.voxels[i:i + batch], strength=strength))
                               for i in range(0, n, batch)])
         after = colour_stats(out)
-        moved = np.abs(np.mod(after.mean_hue - before.mean_hue + 0.5, 1.0) - 0.5) > 15 / 360
+        moved = hue_moved(after.mean_hue, before.mean_hue) > 15 / 360
         print(f"{strength:8.2f}   {np.mean(moved):15.0%}   {np.nanpercentile(median_saturations(after), 10):14.2f}"
               f"   {after.hsv[:, 2].mean():.3f}")
 
@@ -129,9 +132,10 @@ def main() -> None:
     parser.add_argument("--strengths", type=float, nargs="*", default=[],
                         help="SDEdit strengths at which to regenerate held-out shapes from themselves")
     args = parser.parse_args()
-    real_latents(args.model, args.clips, args.latent_noise)
+    gen = VoxelGenerator.from_checkpoint(args.model)
+    real_latents(gen, args.clips, args.latent_noise)
     if args.strengths:
-        where_decided(args.model, args.strengths)
+        where_decided(gen, args.strengths)
     for b in args.sample:
         settings = EvalSettings(seed=args.seed, n_per_class=args.n_per_class, clip_x0=b)
         report = evaluate(args.model, args.classifier, f"{args.out}/clip_{b:g}", settings, progress=False)
