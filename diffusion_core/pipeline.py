@@ -34,6 +34,7 @@ from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .diffusion.samplers import Blend, Guide, SampleStep, sample_progressive
 from .models.checkpoint import load_checkpoint
 from .models.cpu_graph import SmallBatchGraphs, graphs_enabled
+from .models.hue import seed_hues, validate_hue
 from .models.latent import LatentCodec
 from .models.unet import UNet3D, UNetConfig, run_cpu_batch_of_one_as_two
 
@@ -116,6 +117,7 @@ class VoxelGenerator:
         self.resolution = unet_config.resolution * factor
         self.channels = unet_config.in_channels if codec is None else codec.config.in_channels
         self.model_name = model_name
+        self.hue_conditional = unet_config.hue_conditional
         self.device = device
         self.codec = codec
         self._decoder = None if codec is None else _FastInference(_Decoder(codec.eval()), self.bf16)
@@ -147,7 +149,8 @@ class VoxelGenerator:
 
     def generate_progressive(self, labels: Sequence[int], seeds: Sequence[int], steps: int = DEFAULT_STEPS,
                              sampler: Sampler = DEFAULT_SAMPLER, eta: float = DEFAULT_ETA,
-                             guidance: float = DEFAULT_GUIDANCE, edit: Edit | None = None) -> Iterator[SampleStep]:
+                             guidance: float = DEFAULT_GUIDANCE, edit: Edit | None = None,
+                             hues: Sequence[float | None] | None = None) -> Iterator[SampleStep]:
         """Yield a SampleStep (x_t, pred_x0: [N, *sample_shape] in model space, latents for a latent
         model; ``to_voxels`` turns either into voxels) after each of `steps` steps. The default settings are
         the panel's (blender_addon.shared.settings).
@@ -155,15 +158,31 @@ class VoxelGenerator:
         One label (index into class_names) and one seed per sample; a seed gives the same sample
         whether generated alone or in a batch. Stop iterating to cancel. Invalid arguments raise
         ValueError here, before the first step runs. `edit`: start from / keep a grid, or blend seeds (pass the
-        same edit to ``to_voxels``, which pastes the kept voxels back exactly).
+        same edit to ``to_voxels``, which pastes the kept voxels back exactly). `hues`: a hue-conditional model's
+        main hue per sample (turns of the wheel; None, or a None entry: drawn from the seed, as the data draws it);
+        a model without the colour condition takes none.
         """
         self._validate(labels, seeds, steps, sampler, eta, guidance)
+        hue_tensor = self._hues(hues, seeds)
         guide, blend = self._edit(edit, len(labels))
         return sample_progressive(
             self.model, self.diffusion, (len(labels), *self.sample_shape), steps=steps, sampler=sampler, eta=eta,
-            labels=torch.tensor([int(v) for v in labels], dtype=torch.long), guidance=guidance,
+            labels=torch.tensor([int(v) for v in labels], dtype=torch.long), hues=hue_tensor, guidance=guidance,
             seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
             clip_x0=self.clip_x0, guide=guide, blend=blend, guidance_interval=self.guidance_interval)
+
+    def _hues(self, hues: Sequence[float | None] | None, seeds: Sequence[int]) -> Tensor | None:
+        """The colour condition [N] float32 for a hue-conditional model (requested hues, else drawn from the seeds),
+        None for a model without it (which refuses requested hues)."""
+        requested = [None] * len(seeds) if hues is None else [validate_hue(h) for h in hues]
+        if len(requested) != len(seeds):
+            raise ValueError(f"need one hue (or None) per sample: got {len(requested)} for {len(seeds)} samples")
+        if not self.hue_conditional:
+            if any(h is not None for h in requested):
+                raise ValueError(f"model {self.model_name!r} takes no hue (it has no colour condition)")
+            return None
+        drawn = seed_hues(seeds)
+        return torch.tensor([d if h is None else h for h, d in zip(requested, drawn)], dtype=torch.float32)
 
     def encode(self, voxels: np.ndarray) -> Tensor:
         """float32 voxels [N, channels, R, R, R] in [0, 1] -> model space [N, *sample_shape] (latents through the
@@ -196,11 +215,12 @@ class VoxelGenerator:
 
     def generate(self, labels: Sequence[int], seeds: Sequence[int], steps: int = DEFAULT_STEPS,
                  sampler: Sampler = DEFAULT_SAMPLER, eta: float = DEFAULT_ETA,
-                 guidance: float = DEFAULT_GUIDANCE, edit: Edit | None = None) -> np.ndarray:
+                 guidance: float = DEFAULT_GUIDANCE, edit: Edit | None = None,
+                 hues: Sequence[float | None] | None = None) -> np.ndarray:
         """Sample to the end: float32 voxels [N, C, R, R, R] in [0, 1] (defaults: the panel's, as
         generate_progressive)."""
         last = None
-        for last in self.generate_progressive(labels, seeds, steps, sampler, eta, guidance, edit):
+        for last in self.generate_progressive(labels, seeds, steps, sampler, eta, guidance, edit, hues):
             pass
         return self.to_voxels(last.x_t, edit)
 

@@ -26,15 +26,16 @@ def randomised(model: UNet3D) -> UNet3D:
 
 def save_tiny_checkpoint(path: Path, class_names: Sequence[str], *, resolution: int = 8, num_timesteps: int = 1000,
                          attention_resolutions: tuple[int, ...] = (), perturb: bool = False,
-                         data: dict | None = None) -> Path:
-    """Save an 8-channel-wide class-conditional UNet3D at `path`.
+                         data: dict | None = None, hue_conditional: bool = False) -> Path:
+    """Save an 8-channel-wide class-conditional UNet3D at `path` (with the colour condition if `hue_conditional`).
 
     With `perturb`, random noise is added to every weight (the zero-initialised output layers would
     otherwise make every sample trivial) and the weights are stored as EMA weights, as training does.
     """
     torch.manual_seed(0)
     unet = UNetConfig(resolution=resolution, base_channels=8, channel_mults=(1, 2),
-                      attention_resolutions=attention_resolutions, num_classes=len(class_names), norm_groups=4)
+                      attention_resolutions=attention_resolutions, num_classes=len(class_names), norm_groups=4,
+                      hue_conditional=hue_conditional)
     model = UNet3D(unet)
     if perturb:
         with torch.no_grad():

@@ -13,7 +13,8 @@ from .shapes import CLASS_NAMES, make_shapes
 
 
 class GridDataset(Dataset):
-    """Labelled grids in memory: float32 [N, C, R, R, R], int64 labels [N] indexing ``class_names``.
+    """Labelled grids in memory: float32 [N, C, R, R, R], int64 labels [N] indexing ``class_names``, and optionally
+    each object's main hue, float32 [N] in [0, 1) (the colour condition, ``models.hue``; None where unknown).
 
     The common container of voxel and latent data sets: shape/label checks, sizes, and a pickle-free
     .npz round trip. A subclass names its array (``array_name``, also the .npz key), adds its own
@@ -23,7 +24,8 @@ class GridDataset(Dataset):
     array_name: ClassVar[str]
     compress: ClassVar[bool] = False
 
-    def __init__(self, grids: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> None:
+    def __init__(self, grids: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+                 hues: np.ndarray | None = None) -> None:
         grids, labels = np.asarray(grids, dtype=np.float32), np.asarray(labels, dtype=np.int64)
         if grids.ndim != 5:
             raise ValueError(f"{self.array_name} must be [N, C, R, R, R], got {grids.shape}")
@@ -32,7 +34,11 @@ class GridDataset(Dataset):
             raise ValueError(f"labels must be [{len(grids)}], got {labels.shape}")
         if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)):
             raise ValueError(f"labels must index the {len(class_names)} class names")
-        self.grids, self.labels, self.class_names = grids, labels, list(class_names)
+        if hues is not None:
+            hues = np.asarray(hues, dtype=np.float32)
+            if hues.shape != labels.shape or not np.all((hues >= 0) & (hues < 1)):
+                raise ValueError(f"hues must be [{len(labels)}] in [0, 1)")
+        self.grids, self.labels, self.class_names, self.hues = grids, labels, list(class_names), hues
 
     def _check(self, grids: np.ndarray) -> None:
         """Subclass checks on the grids' shape (raise ValueError)."""
@@ -56,14 +62,18 @@ class GridDataset(Dataset):
         return grid
 
     def save(self, path: str | Path) -> None:
-        """Write an .npz (grids under ``array_name``, labels, class_names as a unicode array; no pickle)."""
+        """Write an .npz (grids under ``array_name``, labels, class_names as a unicode array, hues when known; no
+        pickle)."""
         write = np.savez_compressed if self.compress else np.savez
-        write(path, **{self.array_name: self.grids}, labels=self.labels, class_names=np.array(self.class_names))
+        hues = {} if self.hues is None else {"hues": self.hues}
+        write(path, **{self.array_name: self.grids}, labels=self.labels, class_names=np.array(self.class_names),
+              **hues)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
         with np.load(path, allow_pickle=False) as f:
-            return cls(f[cls.array_name], f["labels"], [str(name) for name in f["class_names"]])
+            hues = f["hues"] if "hues" in f.files else None
+            return cls(f[cls.array_name], f["labels"], [str(name) for name in f["class_names"]], hues)
 
 
 class VoxelDataset(GridDataset):
@@ -100,7 +110,7 @@ def make_synthetic_dataset(
     Every class gets ``num_samples // K`` samples (the first ``num_samples % K`` classes one more). The
     i-th of a class's n samples has its main hue in stratum ``(i + offset) / n`` of the hue wheel (random
     per-class offset, uniform jitter within the stratum), so colours are spread evenly in every class.
-    ``only_mask`` keeps just the alpha channel: voxels [N, 1, R, R, R].
+    ``only_mask`` keeps just the alpha channel: voxels [N, 1, R, R, R]. The set keeps every object's main hue.
     """
     class_names = list(CLASS_NAMES if classes is None else classes)
     num_classes = len(class_names)
@@ -108,9 +118,11 @@ def make_synthetic_dataset(
     counts = [num_samples // num_classes + (k < num_samples % num_classes) for k in range(num_classes)]
     labels = np.random.default_rng(seeds[-1]).permutation(np.repeat(np.arange(num_classes), counts))
     voxels = np.empty((num_samples, 1 if only_mask else 4) + (resolution,) * 3, dtype=np.float32)
+    main_hues = np.empty(num_samples, dtype=np.float32)
     for k, (name, n) in enumerate(zip(class_names, counts)):
         rng = np.random.default_rng(seeds[k])
         hues = (np.arange(n) + rng.random() + rng.random(n)) / max(n, 1) % 1.0
         grids = make_shapes(name, resolution, rng, hues)
         voxels[labels == k] = grids[:, 3:] if only_mask else grids
-    return VoxelDataset(voxels, labels, class_names)
+        main_hues[labels == k] = hues
+    return VoxelDataset(voxels, labels, class_names, np.minimum(main_hues, np.nextafter(np.float32(1), 0)))

@@ -220,6 +220,11 @@ class GaussianDiffusion:
         nll = -mean_flat(discretized_gaussian_log_likelihood(x0, p["mean"], 0.5 * p["log_variance"])) / math.log(2.0)
         return torch.where(t == 0, nll, kl)
 
+    def inverse_snr(self, t: Tensor) -> Tensor:
+        """1 / SNR(t) = (1 - abar_t) / abar_t, float32 [B] on t's device, for timesteps t [B]."""
+        abar = torch.from_numpy(self.alphas_cumprod[t.detach().cpu().numpy()])
+        return ((1 - abar) / abar).float().to(t.device)
+
     def training_losses(
         self,
         model: Callable[..., Tensor],

@@ -119,6 +119,7 @@ def sample_progressive(
     sampler: Sampler,
     eta: float,
     labels: Tensor | None = None,
+    hues: Tensor | None = None,
     guidance: float,
     seeds: Sequence[int],
     device: str | torch.device = "cpu",
@@ -134,7 +135,9 @@ def sample_progressive(
 
     The model is called as model(x_t, t_train[B]) or model(x_t, t_train, y=labels[B]) and returns
     [B, C or 2C, R, R, R]. With labels and guidance != 1, classifier-free guidance runs the
-    conditional and unconditional (y = null_label) passes in one doubled batch. One seed per sample.
+    conditional and unconditional (y = null_label) passes in one doubled batch. One seed per sample. `hues` [B]
+    (a hue-conditional model's colour condition, models.hue) go to the conditional pass as model(..., hue=hues),
+    and the unconditional pass has none (NaN): guidance is on the class and the colour together.
     Callers may stop iterating at any step (cancel). `clip_x0` clips each x_0 prediction: True to [-1, 1]
     (voxels in model space), a float b to [-b, b] (latent models), False not at all. "dpmpp_2m" (deterministic)
     and "dpmpp_2m_sde" (fresh noise every step, as DDPM) ignore `eta`; like DDIM they use only the eps half of
@@ -156,6 +159,7 @@ def sample_progressive(
         raise ValueError(f"a blend needs a second seed and a weight per sample ({shape[0]})")
     device = torch.device(device)
     labels = None if labels is None else labels.to(device)
+    hues = None if hues is None else hues.to(device)
     if not 1 <= steps <= diffusion.num_timesteps:
         raise ValueError(f"steps must be in 1..{diffusion.num_timesteps}, got {steps}")
     first = sampling_start(diffusion, steps) if first is None else first
@@ -179,7 +183,7 @@ def sample_progressive(
         with torch.inference_mode():
             t = torch.full((shape[0],), i, dtype=torch.long, device=device)
             scale = step_guidance(float(spaced.alphas_cumprod[i]), guidance, guidance_interval)
-            out = _model_output(model, spaced, x, t, labels, scale, null_label)
+            out = _model_output(model, spaced, x, t, labels, scale, null_label, hues)
             noise = draw() if stochastic and i > 0 else None
             if sampler == "ddpm":
                 x, pred_x0 = _ddpm_step(spaced, out, x, t, noise, clip_x0)
@@ -246,15 +250,19 @@ def _model_output(
     labels: Tensor | None,
     guidance: float,
     null_label: int | None,
+    hues: Tensor | None = None,
 ) -> Tensor:
     """The single place the network is called: [B, C or 2C, R, R, R] in x's dtype, guidance applied."""
     timesteps = diffusion.map_timesteps(t)
+    colour = {} if hues is None else {"hue": hues}
     if labels is None:
-        return model(x, timesteps).to(x.dtype)
+        return model(x, timesteps, **colour).to(x.dtype)
     if guidance == 1.0:
-        return model(x, timesteps, y=labels).to(x.dtype)
+        return model(x, timesteps, y=labels, **colour).to(x.dtype)
     null = torch.full_like(labels, null_label)
-    both = model(torch.cat([x, x]), torch.cat([timesteps, timesteps]), y=torch.cat([labels, null])).to(x.dtype)
+    colour = {k: torch.cat([v, torch.full_like(v, torch.nan)]) for k, v in colour.items()}
+    both = model(torch.cat([x, x]), torch.cat([timesteps, timesteps]), y=torch.cat([labels, null]),
+                 **colour).to(x.dtype)
     cond, uncond = both.chunk(2)
     channels = x.shape[1]
     # CFG eq. 6 with s = 1 + w: eps~ = eps(x, null) + s (eps(x, c) - eps(x, null)), on every eps channel;

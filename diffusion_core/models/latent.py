@@ -100,7 +100,7 @@ class LatentDataset(GridDataset):
 def encode_dataset(codec: LatentCodec, dataset: VoxelDataset, batch_size: int = 256) -> LatentDataset:
     """Encode a voxel data set to normalised latents with the codec's stored shift/scale."""
     z = [codec.encode(torch.from_numpy(dataset.voxels[i:i + batch_size] * 2 - 1)) for i in range(0, len(dataset), batch_size)]
-    return LatentDataset(torch.cat(z).numpy(), dataset.labels, dataset.class_names)
+    return LatentDataset(torch.cat(z).numpy(), dataset.labels, dataset.class_names, dataset.hues)
 
 
 def swap_decoder(model_path: str | os.PathLike, vae_path: str | os.PathLike, dst: str | os.PathLike) -> None:

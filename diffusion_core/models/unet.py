@@ -4,7 +4,8 @@ Layout for ``channel_mults=(1, 2, 2)`` at 16^3: 16^3 -> 8^3 -> 4^3 and back, ``n
 blocks per level (one more on the way up, taking the skip connection), self-attention at the spatial
 sizes in ``attention_resolutions``, and a residual + attention + residual bottleneck. Every residual block
 receives the timestep embedding (sinusoidal -> MLP) plus the class embedding (``num_classes + 1`` rows;
-the last row is the null label used for classifier-free guidance).
+the last row is the null label used for classifier-free guidance) and, with ``hue_conditional``, the
+embedding of the object's main hue (``models.hue``: NaN or None for none).
 
 Layers whose output is added to a residual stream (second conv of each residual block, attention output
 projection) and the final output conv are zero-initialised, so a fresh network predicts exactly zero.
@@ -24,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .hue import HueEmbedding
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -40,6 +43,7 @@ class UNetConfig:
     num_classes: int | None = None
     learn_sigma: bool = True
     norm_groups: int = 8
+    hue_conditional: bool = False
 
     def __post_init__(self) -> None:
         # JSON round-trips turn tuples into lists; normalise so the frozen config stays hashable.
@@ -157,10 +161,12 @@ class Stage(nn.Module):
 
 
 class UNet3D(nn.Module):
-    """Noise-prediction UNet. forward(x [B,C,R,R,R], t [B] long|float, y [B] long | None) -> [B, C_out, R,R,R].
+    """Noise-prediction UNet. forward(x [B,C,R,R,R], t [B] long|float, y [B] long | None, hue [B] float | None)
+    -> [B, C_out, R,R,R].
 
     ``C_out = 2 * C`` when ``learn_sigma`` (epsilon channels first, then the variance interpolation values).
     ``y`` is required when ``num_classes`` is set; pass ``num_classes`` (the null label) for unconditional.
+    ``hue`` (turns of the wheel, NaN: none; None: none for all) only when ``hue_conditional``.
     """
 
     pad_cpu_batch_of_one = True
@@ -173,6 +179,7 @@ class UNet3D(nn.Module):
         emb_dim = 4 * base
         self.time_mlp = nn.Sequential(nn.Linear(base, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
         self.class_emb = nn.Embedding(cfg.num_classes + 1, emb_dim) if cfg.num_classes is not None else None
+        self.hue_emb = HueEmbedding(emb_dim) if cfg.hue_conditional else None
 
         def res_stage(in_ch: int, out_ch: int, res: int) -> Stage:
             block = ResBlock(in_ch, out_ch, emb_dim, groups, cfg.dropout)
@@ -213,17 +220,24 @@ class UNet3D(nn.Module):
             nn.GroupNorm(groups, ch), nn.SiLU(), _zero(nn.Conv3d(ch, cfg.out_channels, 3, padding=1))
         )
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
+                hue: torch.Tensor | None = None) -> torch.Tensor:
         if self.pad_cpu_batch_of_one:
-            return run_cpu_batch_of_one_as_two(self._forward, x, t, y)
-        return self._forward(x, t, y)
+            return run_cpu_batch_of_one_as_two(self._forward, x, t, y, hue)
+        return self._forward(x, t, y, hue)
 
-    def _forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None,
+                 hue: torch.Tensor | None) -> torch.Tensor:
         emb = self.time_mlp(timestep_embedding(t, self.cfg.base_channels).to(x.dtype))
         if self.class_emb is not None:
             if y is None:
                 raise ValueError("this UNet is class-conditional: pass y (use num_classes for unconditional)")
             emb = emb + self.class_emb(y)
+        if self.hue_emb is not None:
+            none = torch.full((len(x),), torch.nan, device=x.device)
+            emb = emb + self.hue_emb(none if hue is None else hue).to(emb.dtype)
+        elif hue is not None:
+            raise ValueError("this UNet takes no hue (UNetConfig.hue_conditional is off)")
         h = self.input_conv(x)
         skips = [h]
         for stage in self.down:

@@ -65,7 +65,22 @@ class OptimConfig:
     an object's colour is decided). Every noise level shares the weights, so the low-noise predictions drift
     (README "Colour fidelity": tried once, noise error 10-20% lower at high noise and doubled at t = 50)."""
 
+    hue_lr_scale: float = 1.0
+    """The hue embedding's learning rate, as a multiple of lr. An embedding added to a trained network (init_from)
+    starts at zero and Adam moves each weight by about lr per step, so at the network's fine-tuning rate it would
+    take thousands of steps to reach the scale of the class embedding it sits beside."""
+
+    high_noise_weight: float = 1.0
+    """Up to this many times the weight for the noise error at high noise: each sample's L_simple is weighted by
+    1/SNR(t) = (1 - abar) / abar clamped to [1, high_noise_weight]. In eps units an error in x_0 counts SNR(t) times
+    over, so at high noise, where an object's colour is decided, plain L_simple hardly sees it (1: plain L_simple;
+    the logged loss stays unweighted)."""
+
     def __post_init__(self) -> None:
+        if self.high_noise_weight < 1:
+            raise ValueError(f"optim.high_noise_weight must be >= 1, got {self.high_noise_weight}")
+        if self.hue_lr_scale <= 0:
+            raise ValueError(f"optim.hue_lr_scale must be > 0, got {self.hue_lr_scale}")
         if not 0 <= self.cooldown_steps <= self.steps:
             raise ValueError(f"optim.cooldown_steps must be in 0..steps ({self.steps}), got {self.cooldown_steps}")
 
@@ -84,7 +99,9 @@ class TrainConfig:
     seed: int = 0  # weight init, data order, noise and timesteps
     init_from: str | None = None
     """A new run starts from this checkpoint's inference (EMA) weights instead of a random init: fine-tuning a
-    bundled model. Same UNet, classes and (latent runs) VAE; the optimizer and the step count start afresh."""
+    bundled model. Same UNet, classes and (latent runs) VAE; the optimizer and the step count start afresh. The one
+    change allowed: model.hue_conditional on where the checkpoint has it off (the new hue embedding starts at zero,
+    so the run starts from the checkpoint's predictions exactly)."""
 
     def __post_init__(self) -> None:
         if self.device not in ("auto", "cpu", "cuda", "mps"):
@@ -95,6 +112,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1")
         if not 0.0 <= self.optim.label_dropout <= 1.0:
             raise ValueError("optim.label_dropout must be in [0, 1]")
+        if self.model.hue_conditional and self.data.only_mask:
+            raise ValueError("model.hue_conditional needs colour: data.only_mask has none")
         if not 0 <= self.optim.min_timestep < self.diffusion.num_timesteps:
             raise ValueError(f"optim.min_timestep must be in 0..{self.diffusion.num_timesteps - 1}, "
                              f"got {self.optim.min_timestep}")

@@ -52,7 +52,8 @@ from ..pipeline import to_voxels
 from ..evaluation.render import plot_loss_curve, render_voxel_grid_png
 from ..diffusion.samplers import sample
 from .config import DERIVED_MODEL_FIELDS, TrainConfig, apply_overrides
-from ..models.unet import UNet3D
+from ..models.hue import seed_hues
+from ..models.unet import UNet3D, UNetConfig
 
 EXPORT_NAME = "model_ema_fp16.safetensors"
 DATASET_NAME = "dataset.npz"
@@ -97,8 +98,8 @@ class _Trainer(TrainingLoop):
         torch.manual_seed(cfg.seed)
         self.model = UNet3D(cfg.model).to(device)
         self.diffusion = GaussianDiffusion.from_config(cfg.diffusion)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr,
-                                           weight_decay=cfg.optim.weight_decay)
+        groups, self.lr_scales = self._param_groups()
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.ema = EMA(self.model, cfg.optim.ema_decay)
         super().__init__(steps=cfg.optim.steps, start_step=0, log_every=cfg.log_every,
                          checkpoint_every=cfg.checkpoint_every, batch_size=cfg.optim.batch_size, desc=out_dir.name,
@@ -113,6 +114,16 @@ class _Trainer(TrainingLoop):
         self.history = read_records(out_dir / METRICS_NAME, upto=self.step) if info.is_main else []
         if info.is_main:
             write_records(out_dir / METRICS_NAME, self.history)
+
+    def _param_groups(self) -> tuple[list[dict[str, Any]], list[float]]:
+        """The optimizer's parameter groups and each one's learning-rate multiple: the hue embedding's (a group of
+        its own) is optim.hue_lr_scale."""
+        named = list(self.model.named_parameters())
+        hue = [p for name, p in named if name.startswith("hue_emb.")]
+        rest = [p for name, p in named if not name.startswith("hue_emb.")]
+        if not hue:
+            return [{"params": rest}], [1.0]
+        return [{"params": rest}, {"params": hue}], [1.0, self.cfg.optim.hue_lr_scale]
 
     def _codec(self, ckpt: Checkpoint | None) -> LatentCodec | None:
         """The VAE of a latent run: embedded in the run's checkpoint on resume, else data.vae_checkpoint."""
@@ -148,7 +159,9 @@ class _Trainer(TrainingLoop):
         run's UNet and classes, and for a latent run carry the very VAE of data.vae_checkpoint (else its latents
         would mean something else)."""
         where = f"init_from {self.cfg.init_from}"
-        if source.config.get("unet") != json.loads(json.dumps(asdict(self.cfg.model))):
+        theirs_unet = UNetConfig(**source.config.get("unet", {}))
+        adds_hue = self.cfg.model.hue_conditional and not theirs_unet.hue_conditional
+        if replace(theirs_unet, hue_conditional=self.cfg.model.hue_conditional) != self.cfg.model:
             raise ValueError(f"{where}: its UNet config differs from this run's model config")
         if source.class_names != self.class_names:
             raise ValueError(f"{where}: its classes differ from the data set's")
@@ -158,31 +171,43 @@ class _Trainer(TrainingLoop):
             raise ValueError(f"{where}: its VAE differs from data.vae_checkpoint's "
                              f"(a latent model is fine-tuned on its own latents: set data.vae_checkpoint to it)")
         state = {k: v.float() for k, v in source.inference_state().items()}
+        if adds_hue:  # the fresh hue embedding (zero output) joins the checkpoint's weights
+            state.update({k: v for k, v in self.model.state_dict().items() if k.startswith("hue_emb.")})
         self.model.load_state_dict(state)
         self.ema.load_state_dict(state)
 
     def train_step(self) -> torch.Tensor:
         """One optimisation step; returns this rank's mean [loss, mse, vb] (detached)."""
         cfg, device = self.cfg, self.device
-        x0, y = self._batch(self.order.indices(self.step))
+        indices = self.order.indices(self.step)
+        x0, y = self._batch(indices)
         gen = torch.Generator().manual_seed(D.step_seed(cfg.seed, self.step, self.info.rank))
         t = torch.randint(cfg.optim.min_timestep, self.diffusion.num_timesteps, (len(y),), generator=gen)
         noise = torch.randn(x0.shape, generator=gen)
         y = torch.where(torch.rand(len(y), generator=gen) < cfg.optim.label_dropout, self.null_label, y)
+        conditions = {"y": y}
+        if cfg.model.hue_conditional:  # dropped (NaN) as often as the label, independently of it
+            hue = torch.from_numpy(self.dataset.hues[indices.numpy()])
+            conditions["hue"] = torch.where(torch.rand(len(y), generator=gen) < cfg.optim.label_dropout, torch.nan, hue)
         torch.manual_seed(D.step_seed(cfg.seed, self.step, self.info.rank) + 1)  # dropout masks
-        x0, y, t, noise = (v.to(device) for v in (x0, y, t, noise))
+        t, noise, x0 = t.to(device), noise.to(device), x0.to(device)
+        conditions = {k: v.to(device) for k, v in conditions.items()}
 
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr(self.step)
+        for group, scale in zip(self.optimizer.param_groups, self.lr_scales):
+            group["lr"] = self.lr(self.step) * scale
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda"):
-            losses = self.diffusion.training_losses(self.ddp, x0, t, {"y": y}, noise=noise)
-        loss = losses["loss"].mean()
+            losses = self.diffusion.training_losses(self.ddp, x0, t, conditions, noise=noise)
+        loss = (losses["loss"] + (self.noise_weight(t) - 1) * losses["mse"]).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
         self.optimizer.step()
         self.ema.update(self.model, self.step + 1)
         return torch.stack([losses[k].detach().float().mean() for k in _METRIC_KEYS])
+
+    def noise_weight(self, t: torch.Tensor) -> torch.Tensor:
+        """The weight of each sample's L_simple at timesteps t [b]: 1/SNR(t) clamped to [1, optim.high_noise_weight]."""
+        return self.diffusion.inverse_snr(t).clamp(1.0, self.cfg.optim.high_noise_weight)
 
     def lr(self, step: int) -> float:
         """Linear warm-up over warmup_steps, constant, then cosine to 0 over the last cooldown_steps."""
@@ -232,6 +257,7 @@ class _Trainer(TrainingLoop):
         x = sample(self.ema.module, self.diffusion, (k, c, r, r, r),
                    steps=min(PREVIEW_STEPS, self.diffusion.num_timesteps), sampler="ddim",
                    labels=torch.tensor(labels), guidance=PREVIEW_GUIDANCE, seeds=list(range(k)),
+                   hues=torch.tensor(seed_hues(range(k))) if self.cfg.model.hue_conditional else None,
                    device=self.device, null_label=self.null_label,
                    clip_x0=self.cfg.diffusion.x0_clip(latent=self.codec is not None), eta=0.0)
         (self.out_dir / "previews").mkdir(exist_ok=True)

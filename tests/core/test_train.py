@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from diffusion_core.diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from diffusion_core.training import diffusion_trainer as train_module
 from diffusion_core.models.checkpoint import load_checkpoint
 from diffusion_core.pipeline import VoxelGenerator
@@ -99,11 +100,13 @@ def test_learning_rate_warms_up_holds_then_cools_down(tmp_path):
     assert 0 < lrs[-1] < 0.2e-3  # cosine to 0 over the last 4 steps
 
 
-@pytest.mark.parametrize("log_every", [1, 2])  # 2: the checkpoint at step 3 falls inside a log interval
-def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch, log_every):
-    """tiny_test: 6 steps over 4-step epochs, checkpoints at 3 and 6, a crash during step 5."""
+@pytest.mark.parametrize("log_every, hue", [(1, False), (2, False), (1, True)])
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path, monkeypatch, log_every, hue):
+    """tiny_test: 6 steps over 4-step epochs, checkpoints at 3 and 6, a crash during step 5. log_every 2: the
+    checkpoint at step 3 falls inside a log interval; hue: a hue-conditional run (two optimizer groups)."""
     whole, crashed = tmp_path / "whole", tmp_path / "crashed"
-    logging = ["--log_every", str(log_every)]
+    colour = ["--model.hue_conditional", "true", "--optim.hue_lr_scale", "10"] if hue else []
+    logging = ["--log_every", str(log_every), *colour]
     main(["--config", str(TINY), "--out", str(whole), *logging])
 
     original_step = train_module._Trainer.train_step
@@ -178,3 +181,20 @@ def test_init_from_refuses_a_model_of_another_architecture(tmp_path):
     with pytest.raises(ValueError, match="UNet config differs"):
         main(["--config", str(TINY), "--out", str(tmp_path / "wider"), "--model.base_channels", "12",
               "--init_from", str(tmp_path / "source" / "model_ema_fp16.safetensors")])
+
+
+def test_the_high_noise_weight_weights_the_noise_error_by_inverse_snr_up_to_its_cap(tmp_path):
+    diffusion = GaussianDiffusion.from_config(DiffusionConfig(num_timesteps=50))
+    t = torch.tensor([0, 25, 49])
+    abar = torch.from_numpy(diffusion.alphas_cumprod[t.numpy()]).float()
+    assert torch.allclose(diffusion.inverse_snr(t), (1 - abar) / abar)
+    runs = {}
+    for weight in ("1", "5"):
+        run = tmp_path / weight
+        main(["--config", str(TINY), "--out", str(run), "--optim.steps", "1", "--optim.high_noise_weight", weight])
+        runs[weight] = run
+    assert _losses(runs["1"]) == _losses(runs["5"])  # logged: the plain loss of the same first batch
+    plain, weighted = (load_checkpoint(runs[w] / "ckpt_last.safetensors").model_state for w in ("1", "5"))
+    assert any(not torch.equal(plain[k], weighted[k]) for k in plain)  # the weights moved otherwise
+    with pytest.raises(ValueError, match="high_noise_weight"):
+        TrainConfig.from_dict(apply_overrides(json.loads(TINY.read_text()), [("optim.high_noise_weight", "0.5")]))
