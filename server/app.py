@@ -133,7 +133,7 @@ class VoxelServer:
                 raise ServerError(f"model {g.model_name}'s {g.resolution}^3 grid exceeds max resolution "
                                   f"{config.limits.max_resolution}; raise --max-resolution if the machine can take it")
         models = tuple(ModelInfo(g.model_name, tuple(g.class_names), g.resolution, g.channels,
-                                 min(config.limits.max_steps, g.max_steps)) for g in generators)
+                                 min(config.limits.max_steps, g.max_steps), g.hue_conditional) for g in generators)
         default = models[0]
         limits = replace(config.limits, max_steps=default.max_steps)
         self.info = ServerInfo(server_version=__version__, model_name=default.name, class_names=default.class_names,
@@ -402,6 +402,9 @@ class VoxelServer:
             return ErrorReply(LIMIT_EXCEEDED, f"this server allows at most {lim.max_count} objects and, for model "
                               f"{model.name}, {model.max_steps} steps per request; got count={req.count}, "
                               f"steps={req.steps}")
+        if req.hue is not None and not model.hue_conditional:
+            return ErrorReply(INVALID_REQUEST, f"model {model.name} takes no colour: leave 'hue' out, or ask a model "
+                              f"whose info says hue_conditional ({', '.join(m.name for m in self.info.models if m.hue_conditional) or 'none here'})")
         grid = (model.channels,) + (model.resolution,) * 3
         if req.init is not None and req.init.shape != grid:
             return ErrorReply(INVALID_REQUEST, f"'init' must be a {list(grid)} grid for model {model.name}, got "

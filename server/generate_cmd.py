@@ -9,7 +9,8 @@ A server protected by CurveZMQ needs --curve-client-secret DIR/clients/NAME.key_
 Artist control: --init FILE (.npz from `generate`, a MagicaVoxel .vox, or an .obj / .ply mesh, voxelised) starts
 from that grid at --strength; --region x0,y0,z0,x1,y1,z1 regenerates only that box of it; --blend-seed B makes
 --count in-betweens from --seed's object to B's. --palette K | preset | '#rrggbb,...' snaps the colours to
-flat parts; --format vox writes MagicaVoxel files (the voxels, with their palette).
+flat parts; --format vox writes MagicaVoxel files (the voxels, with their palette). --hue H asks a model that takes a
+colour for objects whose main colour has hue H (0 red, 1/3 green, 2/3 blue).
 
 Exit codes: 0 done, 1 generation failed (unknown class, server error, ...), 2 unreadable checkpoint.
 """
@@ -52,6 +53,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strength", type=float, default=1.0, help="with --init: 0 keeps it, 1 is plain generation")
     p.add_argument("--region", help="with --init: regenerate only the box x0,y0,z0,x1,y1,z1 (voxels, end exclusive)")
     p.add_argument("--blend-seed", type=int, help="in-betweens from --seed's object to this seed's (--count of them)")
+    p.add_argument("--hue", type=float, help="the objects' main colour, a hue in [0, 1] from red (a model that takes "
+                   "one; default: each object's own, from its seed)")
     p.add_argument("--palette", help="snap colours: a number of colours K, a preset (" + ", ".join(PRESETS)
                    + ") or '#rrggbb,#rrggbb,...'")
     p.add_argument("--device", default="cpu")
@@ -80,14 +83,16 @@ def generate_in_process(checkpoint: Path, device: str, request_for: RequestFor) 
     from server.results import build_result
 
     gen = load_generator(checkpoint, device)
-    request = request_for(ModelInfo(gen.model_name, tuple(gen.class_names), gen.resolution, gen.channels, gen.max_steps))
+    request = request_for(ModelInfo(gen.model_name, tuple(gen.class_names), gen.resolution, gen.channels, gen.max_steps,
+                                    gen.hue_conditional))
     label = request.class_label
     if isinstance(label, str):
         if label not in gen.class_names:
             raise ValueError(f"unknown class {label!r}; this model knows: {', '.join(gen.class_names)}")
         label = gen.class_names.index(label)
     voxels = gen.generate([label] * request.count, request.seeds, steps=request.steps, sampler=request.sampler,
-                          eta=request.eta, guidance=request.guidance, edit=request.edit())
+                          eta=request.eta, guidance=request.guidance, edit=request.edit(),
+                          hues=None if request.hue is None else [request.hue] * request.count)
     return request, build_result(voxels, request, gen.class_names[label])
 
 
@@ -149,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         return GenerateRequest(class_label=label, model=args.model, seed=args.seed, count=args.count, steps=args.steps,
                                sampler=args.sampler, eta=args.eta, guidance=args.guidance, outputs=("voxels", "mesh"),
                                mesh_style=args.mesh_style, alpha_threshold=args.alpha_threshold,
-                               mesh_size=args.mesh_size, join_parts=args.join_parts, **edits)
+                               mesh_size=args.mesh_size, join_parts=args.join_parts, hue=args.hue, **edits)
 
     try:
         if args.server:

@@ -140,6 +140,7 @@ class Worker(threading.Thread):
         req = batch[0].request
         labels = [j.label for j in batch for _ in range(j.request.count)]
         seeds = [s for j in batch for s in j.request.seeds]
+        hues = [j.request.hue for j in batch for _ in range(j.request.count)]
         live = list(batch)
         last, last_progress = None, 0.0
         self.batches_run += 1
@@ -148,7 +149,8 @@ class Worker(threading.Thread):
             generator = self.generators[req.model]
             edit = req.edit()  # None for plain generation; an edited request runs alone (its batch key is its own)
             steps = generator.generate_progressive(labels, seeds, steps=req.steps, sampler=req.sampler,
-                                                   eta=req.eta, guidance=req.guidance, edit=edit)
+                                                   eta=req.eta, guidance=req.guidance, edit=edit,
+                                                   hues=hues if any(h is not None for h in hues) else None)
             with contextlib.closing(steps):
                 for step in steps:
                     if self.fault == FAULT_COMPUTE_THREAD:

@@ -36,7 +36,7 @@ import numpy as np
 
 from . import scene_build
 from ..shared.client import DEFAULT_TIMEOUT_S
-from ..shared.generation import (GenerationParams, GridSource, MeshStyle, Sampler, StartGrid, palette_kwargs,
+from ..shared.generation import (NO_HUE, GenerationParams, GridSource, MeshStyle, Sampler, StartGrid, palette_kwargs,
                                  region_box, vox_source)
 from ..shared.background import GeneratedObject, GenerationError, ServerAddress, check_server, generate_many
 from ..shared.layout import footprint_radius, grid_positions, scatter_positions
@@ -79,6 +79,7 @@ def generate_objects(
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD,
     join_parts: bool = DEFAULT_JOIN_PARTS,
     palette: Palette = None,
+    hue: float | None = None,
     location: Sequence[float] = (0.0, 0.0, 0.0),
     locations: Sequence[Sequence[float]] | None = None,
     rotations_z: Sequence[float] | None = None,
@@ -93,12 +94,13 @@ def generate_objects(
     the server's models (`server_info().models`; "" is its default). `palette`: see `Palette`; colours are
     snapped before meshing, so the mesh and the stored voxels show the palette. `join_parts`: where an object breaks
     at the threshold (a thin leg), the server joins the pieces along its most confident voxels and removes floating
-    specks (False: as sampled).
+    specks (False: as sampled). `hue`: the main colour asked of a model that takes one
+    (`server_info().model(name).hue_conditional`), in [0, 1] from red (1/3 green, 2/3 blue); None: each seed's own.
     """
     text = palette_text(palette)
     params = [GenerationParams(class_name=c, seed=int(s), model=model, steps=steps, sampler=sampler, guidance=guidance,
                                mesh_style=mesh_style, alpha_threshold=alpha_threshold, mesh_size=mesh_size,
-                               join_parts=join_parts, palette=text) for c, s in specs]
+                               join_parts=join_parts, palette=text, hue=hue_param(hue)) for c, s in specs]
     results, model_name = generate_many(ServerAddress(host, port, timeout_s), params)
     return _build(results, model_name, location, locations, rotations_z, mesh_size, collection, scene)
 
@@ -117,6 +119,15 @@ def _build(results: Sequence[GeneratedObject], model_name: str, location, locati
             obj.rotation_euler.z = rotations_z[i]
         objects.append(obj)
     return objects
+
+
+def hue_param(hue: float | None) -> float:
+    """A `hue` option as GenerationParams.hue stores it (NO_HUE for None). Raises ValueError."""
+    if hue is None:
+        return NO_HUE
+    if isinstance(hue, bool) or not isinstance(hue, (int, float, np.floating)) or not 0.0 <= hue <= 1.0:
+        raise ValueError(f"hue must be a number in [0, 1] (turns of the colour wheel from red) or None, got {hue!r}")
+    return float(hue)
 
 
 def palette_text(palette: Palette) -> str:
@@ -156,6 +167,7 @@ def generate_from_grid(
     guidance: float = DEFAULT_GUIDANCE,
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD,
     join_parts: bool = DEFAULT_JOIN_PARTS,
+    hue: float | None = None,
     location: Sequence[float] = (0.0, 0.0, 0.0),
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
@@ -166,10 +178,11 @@ def generate_from_grid(
     """A `class_name` object grown from a start grid (a StartGrid with init float32 [C, R, R, R] at the model's
     resolution, or a function making one for the server's model) at `strength` (SDEdit: 0 keeps the grid, 1
     ignores it; 0.4-0.7 keeps a block-out's shape and lets the model add the details), standing at `location`.
-    Raises ValueError (bad grid or strength) or GenerationError (server)."""
+    `hue`: as in `generate_objects`. Raises ValueError (bad grid, strength or hue) or GenerationError (server)."""
     params = GenerationParams(class_name=class_name, seed=int(seed), model=model, steps=steps, sampler=sampler,
                               guidance=guidance, mesh_style=mesh_style, alpha_threshold=alpha_threshold,
-                              mesh_size=mesh_size, join_parts=join_parts, strength=_check_strength(strength), palette=palette_text(palette))
+                              mesh_size=mesh_size, join_parts=join_parts, strength=_check_strength(strength),
+                              palette=palette_text(palette), hue=hue_param(hue))
     results, model_name = generate_many(ServerAddress(host, port, timeout_s), [params], [grid])
     return _build(results, model_name, location, None, None, mesh_size, collection, scene)[0]
 
@@ -275,6 +288,7 @@ def blend(
     palette = palette_text(kwargs.pop("palette", None))
     fields = {k: kwargs.pop(k) for k in ("model", "mesh_style", "steps", "sampler", "guidance", "alpha_threshold", "join_parts")
               if k in kwargs}
+    fields["hue"] = hue_param(kwargs.pop("hue", None))
     if kwargs:
         raise TypeError(f"blend() got unexpected keywords {sorted(kwargs)}")
     params = GenerationParams(class_name=class_name, seed=int(seed_a), mesh_size=mesh_size, palette=palette,

@@ -47,6 +47,10 @@ class VOXELDIFF_PT_main(bpy.types.Panel):
             sub.prop(settings, "steps")
             sub.prop(settings, "sampler")
         col.prop(settings, "guidance")
+        if runtime.takes_hue(settings.model):
+            row = col.row(align=True)
+            row.prop(settings, "use_colour")
+            row.prop(settings, "colour", text="")
         col.row().prop(settings, "mesh_style", expand=True)
         col.prop(settings, "alpha_threshold")
         col.prop(settings, "join_parts")

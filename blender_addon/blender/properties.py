@@ -5,10 +5,12 @@ What generated an object is stored on the object itself (see scene_build.store_p
 from __future__ import annotations
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, IntVectorProperty, PointerProperty
+from bpy.props import (BoolProperty, EnumProperty, FloatProperty, FloatVectorProperty, IntProperty, IntVectorProperty,
+                       PointerProperty)
 
 from . import runtime
-from ..shared.generation import QUALITY_PRESETS, GenerationParams, preset_steps
+from ..shared.colors import hue_of
+from ..shared.generation import NO_HUE, QUALITY_PRESETS, GenerationParams, preset_steps
 from ..shared.palette import PRESETS
 from ..shared.settings import DEFAULT_ALPHA_THRESHOLD, DEFAULT_GUIDANCE, DEFAULT_JOIN_PARTS, DEFAULT_MAX_STEPS, DEFAULT_SAMPLER, DEFAULT_STEPS, MAX_GUIDANCE
 
@@ -65,6 +67,11 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
                           default=DEFAULT_SAMPLER)
     guidance: FloatProperty(name="Guidance", description="Classifier-free guidance scale (1 = off)",
                             default=DEFAULT_GUIDANCE, min=0.0, max=MAX_GUIDANCE)
+    use_colour: BoolProperty(name="Main Colour", default=False,
+                             description="Ask the model for objects of this main colour (its hue; models that take "
+                             "one). Off: each seed's own colour")
+    colour: FloatVectorProperty(name="Colour", description="The main colour asked for (only its hue counts)",
+                                subtype="COLOR", size=3, min=0.0, max=1.0, default=(0.8, 0.1, 0.1))
     mesh_style: EnumProperty(name="Mesh", items=[("smooth", "Smooth", "Marching-cubes surface"),
                                                  ("cubes", "Cubes", "One cube per voxel")])
     alpha_threshold: FloatProperty(name="Alpha Threshold", description="Voxels with alpha at or above this are solid",
@@ -104,8 +111,13 @@ class VoxelDiffusionSettings(bpy.types.PropertyGroup):
         return GenerationParams(
             class_name=self.class_name, seed=self.seed, model="" if self.model == NO_MODEL else self.model, steps=steps, sampler=sampler, guidance=self.guidance,
             mesh_style=self.mesh_style, alpha_threshold=self.alpha_threshold, mesh_size=self.mesh_size,
-            join_parts=self.join_parts, palette=self.palette(),
+            join_parts=self.join_parts, palette=self.palette(), hue=self.hue(),
         )
+
+    def hue(self) -> float:
+        """The asked hue as GenerationParams.hue stores it: the colour's, when asked of a model that takes one."""
+        model = "" if self.model == NO_MODEL else self.model
+        return hue_of(self.colour) if self.use_colour and runtime.takes_hue(model) else NO_HUE
 
     def region_box(self, resolution: int) -> tuple[int, ...]:
         """The box of the From / To fields in a grid of `resolution` (To clipped to the grid's edge)."""

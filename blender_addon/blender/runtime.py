@@ -86,6 +86,12 @@ def class_names(model: str = "") -> list[str]:
     return list((info.model(model) or info.models[0]).class_names)
 
 
+def takes_hue(model: str = "") -> bool:
+    """Whether the server's `model` ("" or an unknown name: its default) takes a main colour."""
+    info = server_status().info
+    return info is not None and (info.model(model) or info.models[0]).hue_conditional
+
+
 def refresh_server() -> None:
     """Ask the monitor thread to check again; returns at once (the panel shows "Checking…")."""
     if STATE.monitor is not None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import meshing
 from .client import DEFAULT_TIMEOUT_S, ClientError, VoxelClient
-from .generation import GeneratedObject, GenerationParams, GridSource, StartGrid, palette_kwargs
+from .generation import NO_HUE, GeneratedObject, GenerationParams, GridSource, StartGrid, palette_kwargs
 from .meshing import MeshArrays
 from .palette import rgb_to_lab, snap_to_palette
 from .protocol import (DEFAULT_PORT, Cancelled, ErrorReply, GenerateRequest, GenerateResult, MeshData, Progress,
@@ -112,6 +112,7 @@ def make_request(params: GenerationParams, count: int, grid: StartGrid | None = 
         alpha_threshold=params.alpha_threshold,
         mesh_size=params.mesh_size,
         join_parts=params.join_parts,
+        hue=None if params.hue == NO_HUE else params.hue,
         preview=preview,
         **edit,
     )

@@ -5,6 +5,9 @@ store scene-linear values, so colours are converted with `srgb_to_linear` before
 """
 from __future__ import annotations
 
+import colorsys
+from collections.abc import Sequence
+
 import numpy as np
 
 MASK_DEFAULT_RGB = (0.8, 0.8, 0.8)
@@ -44,3 +47,8 @@ def with_alpha(rgb: np.ndarray) -> np.ndarray:
     out = np.ones((rgb.shape[0], 4), dtype=np.float32)
     out[:, :3] = rgb
     return out
+
+
+def hue_of(rgb: Sequence[float]) -> float:
+    """The hue of a display colour (r, g, b) in [0, 1], in turns of the wheel from red: [0, 1) (0 for greys)."""
+    return colorsys.rgb_to_hsv(*(min(max(float(c), 0.0), 1.0) for c in rgb))[0] % 1.0

@@ -34,6 +34,9 @@ QUALITY_PRESETS: dict[str, tuple[int, Sampler]] = {
 NO_BLEND = -1
 """`GenerationParams.blend_seed` of objects that are not in-betweens (custom properties hold no None)."""
 
+NO_HUE = -1.0
+"""`GenerationParams.hue` when no colour is asked for: the object's own, drawn from its seed."""
+
 _RENAMED = {"threshold": "alpha_threshold", "size": "mesh_size"}  # stored keys of objects made before 0.2
 
 
@@ -57,8 +60,11 @@ class GenerationParams:
     blend_index: int = 0
     blend_count: int = 1
     palette: str = ""  # colours snapped to: "" none, "K" (a number: K colours of its own), a preset, or "#rrggbb,..."
+    hue: float = NO_HUE  # the main colour asked of a model that takes one, in [0, 1] from red; NO_HUE: the seed's own
 
     def __post_init__(self) -> None:
+        if self.hue != NO_HUE and not 0.0 <= self.hue <= 1.0:
+            raise ValueError(f"hue must be in [0, 1] (turns of the colour wheel from red), got {self.hue}")
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1] (1: plain generation, 0: the start grid), got {self.strength}")
         if self.blend_seed != NO_BLEND and not (0 <= self.blend_seed and 0 <= self.blend_index < self.blend_count):

@@ -246,7 +246,8 @@ def background_job(zip_path: str, wheel_only: bool, port: int, checkpoint: str, 
 
 def two_models(zip_path: str, wheel_only: bool, port: int) -> None:
     """A server of two models: the panel offers both, the class list follows the chosen one, Generate and
-    Regenerate use it, and the API takes `model=`."""
+    Regenerate use it, and the API takes `model=`; the model that takes a colour gets the panel's and the API's
+    hue, the other refuses one."""
     _install_extension(zip_path, wheel_only)
     prefs = bpy.context.preferences.addons[EXT_MODULE].preferences
     ops, settings = bpy.ops.voxel_diffusion, bpy.context.scene.voxel_diffusion
@@ -257,13 +258,26 @@ def two_models(zip_path: str, wheel_only: bool, port: int) -> None:
     settings.model = "props"  # the class list follows, and the class becomes one of the model's
     assert runtime.class_names(settings.model) == ["crate", "barrel"] and settings.class_name == "crate"
     settings.seed, settings.quality, settings.steps, settings.alpha_threshold = 3, "CUSTOM", 3, 0.5
+    assert runtime.takes_hue("props") and not runtime.takes_hue("tiny")
+    settings.use_colour, settings.colour = True, (0.0, 0.0, 1.0)  # blue: hue 2/3
     assert ops.generate() == {"FINISHED"}
     crate = bpy.data.objects["crate_3"]
     stored = _shipped("blender.scene_build").stored_params(crate)
     assert stored.model == "props" and crate[_shipped("blender.scene_build").PARAMS_KEY]["model_name"] == "props"
+    assert abs(stored.hue - 2 / 3) < 1e-6, stored.hue
     api = _shipped("blender.api")
-    (barrel,) = api.generate_objects([("barrel", 1)], port=port, model="props", steps=2, alpha_threshold=0.5)
+    (barrel,) = api.generate_objects([("barrel", 1)], port=port, model="props", steps=2, alpha_threshold=0.5, hue=0.25)
     assert _shipped("blender.scene_build").stored_params(barrel).model == "props"
+    assert _shipped("blender.scene_build").stored_params(barrel).hue == 0.25
+    (own,) = api.generate_objects([("barrel", 1)], port=port, model="props", steps=2, alpha_threshold=0.5)
+    assert _shipped("blender.scene_build").stored_params(own).hue == _shipped("shared.generation").NO_HUE
+    try:
+        api.generate_objects([("chair", 1)], port=port, model="tiny", steps=2, hue=0.3)
+        raise AssertionError("a model without the colour condition must refuse a hue")
+    except api.GenerationError as e:
+        assert "takes no colour" in str(e), e
+    settings.model = "tiny"
+    assert settings.hue() == _shipped("shared.generation").NO_HUE  # the tiny model is never asked for one
     try:
         api.generate_objects([("chair", 1)], port=port, model="props", steps=2)
         raise AssertionError("a class of another model must be refused")

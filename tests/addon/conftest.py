@@ -35,9 +35,11 @@ def server_port(tiny_checkpoint) -> int:
 
 @pytest.fixture(scope="session")
 def two_model_port(tiny_checkpoint, tmp_path_factory) -> int:
-    """A server of two models: `tiny` (the default, 8^3: chair, table, lamp) and `props` (16^3: crate, barrel)."""
+    """A server of two models: `tiny` (the default, 8^3: chair, table, lamp) and `props` (16^3: crate, barrel; it
+    takes a colour)."""
     folder = tmp_path_factory.mktemp("two_models")
-    props = save_tiny_checkpoint(folder / "props.safetensors", ("crate", "barrel"), resolution=16, perturb=True)
+    props = save_tiny_checkpoint(folder / "props.safetensors", ("crate", "barrel"), resolution=16, perturb=True,
+                                 hue_conditional=True)
     server = LocalServer()
     server.start(sys.executable, str(tiny_checkpoint), "127.0.0.1", 0, folder / "server.log", threads=1,
                  project_folder=str(REPO), extra_args=["--checkpoint", str(props)])

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from blender_addon.shared.colors import hue_of
 from blender_addon.shared.generation import GenerationParams, preset_steps
 from blender_addon.shared.settings import DEFAULT_SAMPLER, DEFAULT_STEPS
 from blender_addon.shared.background import make_request
@@ -50,7 +51,7 @@ def test_grid_positions_rows_and_columns():
 
 # ------------------------------------------------------------------ artist control (issue 12)
 from blender_addon.shared.background import resolve_grid, result_objects  # noqa: E402
-from blender_addon.shared.generation import NO_BLEND, StartGrid, box_from_bounds, palette_kwargs, region_box  # noqa: E402
+from blender_addon.shared.generation import NO_BLEND, NO_HUE, StartGrid, box_from_bounds, palette_kwargs, region_box  # noqa: E402
 from blender_addon.shared.meshing import cube_mesh, lattice_offset, smooth_mesh, smooth_vertex_colors  # noqa: E402
 from blender_addon.shared.protocol import GenerateResult, MeshData, ServerInfo  # noqa: E402
 
@@ -199,3 +200,20 @@ def test_join_parts_is_stored_and_reaches_the_request():
     assert GenerationParams.from_dict(stored) == apart
     older = {k: v for k, v in apart.to_dict().items() if k != "join_parts"}  # an object made before the option
     assert GenerationParams.from_dict(older).join_parts
+
+
+def test_an_asked_hue_is_stored_and_reaches_the_request():
+    assert make_request(GenerationParams("chair", 5), 1).hue is None  # each seed's own colour
+    params = GenerationParams("chair", 5, hue=0.6)
+    assert make_request(params, 2).hue == 0.6
+    assert GenerationParams.from_dict(params.to_dict()) == params
+    assert GenerationParams.from_dict({"class_name": "chair", "seed": 5}).hue == NO_HUE  # objects made before hues
+    for bad in (1.5, -0.5):
+        with pytest.raises(ValueError, match="hue"):
+            GenerationParams("chair", 1, hue=bad)
+
+
+@pytest.mark.parametrize("rgb, hue", [((1, 0, 0), 0.0), ((0, 1, 0), 1 / 3), ((0, 0, 1), 2 / 3), ((1, 0.5, 0), 1 / 12),
+                                      ((0.5, 0.5, 0.5), 0.0), ((2.0, -1.0, 0.0), 0.0)])
+def test_hue_of_a_colour(rgb, hue):
+    assert hue_of(rgb) == pytest.approx(hue)

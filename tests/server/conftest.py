@@ -1,6 +1,8 @@
 """Server test fixtures: a tiny random checkpoint (no training) and servers on free loopback ports."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,27 @@ def make_server(generator):
     yield make
     for server in started:
         server.stop()
+
+
+@contextlib.contextmanager
+def serving(generators: Sequence) -> Iterator:
+    """An in-thread VoxelServer of `generators` (the first the default) on a free loopback port, one warm-up
+    step, stopped on exit."""
+    from server.app import ServerConfig, VoxelServer
+
+    server = VoxelServer(list(generators), ServerConfig(host="127.0.0.1", port=0, warmup_steps=1))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def client_of(server):
+    """A VoxelClient of an in-thread server (5 s timeout)."""
+    from blender_addon.shared.client import VoxelClient
+
+    return VoxelClient("127.0.0.1", port_of(server.address), timeout_s=5)
 
 
 def port_of(address: str) -> int:

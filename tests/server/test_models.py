@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from blender_addon.shared import protocol as p
-from blender_addon.shared.client import JobFailed, VoxelClient
+from blender_addon.shared.client import JobFailed
 from blender_addon.shared.server_process import LocalServer
 from diffusion_core.joining import join_parts
 from diffusion_core.pipeline import VoxelGenerator
@@ -17,7 +17,7 @@ from server.app import ServerConfig, ServerError, VoxelServer
 from server.launch import REPO
 from tests.tiny_models import save_tiny_checkpoint
 
-from .conftest import port_of
+from .conftest import client_of, serving
 
 
 @pytest.fixture(scope="module")
@@ -29,19 +29,12 @@ def second_checkpoint(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def two_models(generator, second_checkpoint):
-    server = VoxelServer([generator, VoxelGenerator.from_checkpoint(second_checkpoint)],
-                         ServerConfig(host="127.0.0.1", port=0, warmup_steps=1))
-    server.start()
-    yield server
-    server.stop()
-
-
-def _client(server) -> VoxelClient:
-    return VoxelClient("127.0.0.1", port_of(server.address), timeout_s=5)
+    with serving([generator, VoxelGenerator.from_checkpoint(second_checkpoint)]) as server:
+        yield server
 
 
 def test_info_lists_every_model_and_the_default_first(two_models, generator):
-    with _client(two_models) as client:
+    with client_of(two_models) as client:
         info = client.hello()
     assert [m.name for m in info.models] == ["tiny", "props"]
     assert info.models[1] == p.ModelInfo("props", ("crate", "barrel"), 16, 4, 40)
@@ -50,7 +43,7 @@ def test_info_lists_every_model_and_the_default_first(two_models, generator):
 
 def test_a_request_gets_the_model_it_names_and_the_default_without_one(two_models, generator, second_checkpoint):
     props = VoxelGenerator.from_checkpoint(second_checkpoint)
-    with _client(two_models) as client:
+    with client_of(two_models) as client:
         crate = client.submit(p.GenerateRequest(model="props", class_label="barrel", seed=3, steps=4)).result(30)
         plain = client.submit(p.GenerateRequest(class_label="lamp", seed=3, steps=4)).result(30)
     assert crate.class_name == "barrel" and crate.voxels.shape == (1, 4, 16, 16, 16)
@@ -60,7 +53,7 @@ def test_a_request_gets_the_model_it_names_and_the_default_without_one(two_model
 
 def test_requests_for_different_models_never_share_a_batch(two_models):
     runs = two_models.worker.batches_run
-    with _client(two_models) as client:
+    with client_of(two_models) as client:
         jobs = [client.submit(p.GenerateRequest(model=m, steps=30, seed=i)) for i, m in enumerate(["tiny", "props"] * 2)]
         results = [job.result(60) for job in jobs]
     assert [r.voxels.shape[-1] for r in results] == [8, 16, 8, 16]
@@ -73,7 +66,7 @@ def test_requests_for_different_models_never_share_a_batch(two_models):
     (p.GenerateRequest(model="props", steps=41), p.LIMIT_EXCEEDED, "40 steps"),
 ])
 def test_bad_model_requests_get_a_clear_error_and_the_server_carries_on(two_models, request_, code, words):
-    with _client(two_models) as client:
+    with client_of(two_models) as client:
         with pytest.raises(JobFailed) as e:
             client.submit(request_).result(30)
         assert e.value.code == code and words in str(e.value)
@@ -117,7 +110,7 @@ def test_edit_requests_round_trip_the_server(make_server, generator):
     init = np.random.default_rng(1).random((4, 8, 8, 8), dtype=np.float32)
     region = np.zeros((8, 8, 8), bool)
     region[:, :, 4:] = True
-    with _client(server) as client:
+    with client_of(server) as client:
         kept = client.submit(p.GenerateRequest(class_label="lamp", steps=4, count=2, init=init, region=region,
                                                strength=1.0)).result(30)
         outside = np.broadcast_to(~region, (2, 4, 8, 8, 8))

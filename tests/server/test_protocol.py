@@ -62,6 +62,7 @@ def test_generate_defaults_and_unknown_fields_ignored():
     ("outputs", []), ("outputs", ["voxels", "points"]), ("outputs", ["mesh", "mesh"]), ("outputs", "voxels"),
     ("mesh_style", "blocky"), ("alpha_threshold", 1.01), ("class_label", -1), ("class_label", None),
     ("class_label", 1.0), ("preview", 1), ("join_parts", 0), ("join_parts", "yes"),
+    ("hue", -0.1), ("hue", 1.5), ("hue", "red"), ("hue", True),
 ])
 def test_generate_field_validation(field, value):
     with pytest.raises(p.ProtocolError) as e:

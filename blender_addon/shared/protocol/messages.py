@@ -62,17 +62,19 @@ class Limits:
 @dataclass(frozen=True)
 class ModelInfo:
     """One model a server serves: its name (what a generate request's `model` names), class names, grid
-    (resolution R, channels C: objects are [C, R, R, R]) and the most steps it takes."""
+    (resolution R, channels C: objects are [C, R, R, R]), the most steps it takes, and (1.6) whether it takes a
+    colour (a generate request's `hue`; false from older servers)."""
 
     name: str
     class_names: tuple[str, ...]
     resolution: int
     channels: int
     max_steps: int
+    hue_conditional: bool = False
 
     def to_wire(self) -> dict[str, Any]:
         return {"name": self.name, "class_names": list(self.class_names), "resolution": self.resolution,
-                "channels": self.channels, "max_steps": self.max_steps}
+                "channels": self.channels, "max_steps": self.max_steps, "hue_conditional": self.hue_conditional}
 
     @classmethod
     def from_wire(cls, c: Any) -> ModelInfo:
@@ -80,7 +82,8 @@ class ModelInfo:
             raise invalid("each of 'models' must be an object")
         return cls(name=read_str(c, "name"), class_names=read_str_list(c, "class_names"),
                    resolution=read_int(c, "resolution", 0, 4096), channels=read_int(c, "channels", 1, 64),
-                   max_steps=read_int(c, "max_steps", 1, MAX_STEPS))
+                   max_steps=read_int(c, "max_steps", 1, MAX_STEPS),
+                   hue_conditional=read_bool(c, "hue_conditional", False))
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,9 @@ class GenerateRequest(Body):
     region: bool [R, R, R] (array "region", uint8 0/1): regenerate only there; the rest keeps init exactly.
     blend_seed: object i of `count` mixes the noise of `seed` and blend_seed at weight i / (count - 1)
     (0.5 for a single object): a row of in-betweens from seed's object to blend_seed's.
+    hue (1.6): the objects' main colour as a hue in [0, 1] (turns of the colour wheel from red), for a model that
+    takes one (`ModelInfo.hue_conditional`; others answer invalid_request); None: each object's own, drawn from
+    its seed. A 1.5 server ignores it.
     """
 
     TYPE: ClassVar[str] = "generate"
@@ -194,6 +200,7 @@ class GenerateRequest(Body):
     join_parts: bool = DEFAULT_JOIN_PARTS
     strength: float = 1.0
     blend_seed: int | None = None
+    hue: float | None = None
     init: np.ndarray | None = field(default=None, compare=False)
     region: np.ndarray | None = field(default=None, compare=False)
 
@@ -295,6 +302,7 @@ def _generate_fields(c: dict[str, Any]) -> dict[str, Any]:
         join_parts=read_bool(c, "join_parts", DEFAULT_JOIN_PARTS),
         strength=read_float(c, "strength", 0.0, 1.0, 1.0),
         blend_seed=None if c.get("blend_seed") is None else read_int(c, "blend_seed", 0, MAX_SEED),
+        hue=None if c.get("hue") is None else read_float(c, "hue", 0.0, 1.0),
     )
 
 
