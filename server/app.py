@@ -403,8 +403,9 @@ class VoxelServer:
                               f"{model.name}, {model.max_steps} steps per request; got count={req.count}, "
                               f"steps={req.steps}")
         if req.hue is not None and not model.hue_conditional:
+            coloured = ", ".join(m.name for m in self.info.models if m.hue_conditional) or "none here"
             return ErrorReply(INVALID_REQUEST, f"model {model.name} takes no colour: leave 'hue' out, or ask a model "
-                              f"whose info says hue_conditional ({', '.join(m.name for m in self.info.models if m.hue_conditional) or 'none here'})")
+                              f"whose info says hue_conditional ({coloured})")
         grid = (model.channels,) + (model.resolution,) * 3
         if req.init is not None and req.init.shape != grid:
             return ErrorReply(INVALID_REQUEST, f"'init' must be a {list(grid)} grid for model {model.name}, got "

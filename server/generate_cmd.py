@@ -92,7 +92,7 @@ def generate_in_process(checkpoint: Path, device: str, request_for: RequestFor) 
         label = gen.class_names.index(label)
     voxels = gen.generate([label] * request.count, request.seeds, steps=request.steps, sampler=request.sampler,
                           eta=request.eta, guidance=request.guidance, edit=request.edit(),
-                          hues=None if request.hue is None else [request.hue] * request.count)
+                          hues=[request.hue] * request.count)
     return request, build_result(voxels, request, gen.class_names[label])
 
 

@@ -150,7 +150,7 @@ class Worker(threading.Thread):
             edit = req.edit()  # None for plain generation; an edited request runs alone (its batch key is its own)
             steps = generator.generate_progressive(labels, seeds, steps=req.steps, sampler=req.sampler,
                                                    eta=req.eta, guidance=req.guidance, edit=edit,
-                                                   hues=hues if any(h is not None for h in hues) else None)
+                                                   hues=hues)
             with contextlib.closing(steps):
                 for step in steps:
                     if self.fault == FAULT_COMPUTE_THREAD:
