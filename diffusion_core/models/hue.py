@@ -2,7 +2,7 @@
 
 The synthetic data gives every object a main hue, stratified over the wheel, from which its parts' colours
 derive (``data.shapes``). A hue-conditional UNet (``UNetConfig.hue_conditional``) receives that hue as a
-circular embedding added to the timestep embedding, beside the class embedding, so the network need not
+circular embedding (``unet.HueEmbedding``, of ``hue_features``) added to the timestep embedding, beside the class embedding, so the network need not
 discover the distribution of colours on its own: the sampler draws the hue (uniform on the wheel, from the
 sample's seed, as the data draws it) or the artist picks it. NaN means "no hue" (the dropped condition of
 training, and what a model is asked without one).
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 HUE_STREAM = 0x48554531
 """Mixed into a sample's seed for its drawn hue, so the hue is not the seed's first noise value."""
@@ -25,20 +25,6 @@ def hue_features(hue: Tensor) -> Tensor:
     angle = 2 * torch.pi * torch.where(known, hue, torch.zeros_like(hue)).float()
     flag = known.float()
     return torch.stack([torch.cos(angle) * flag, torch.sin(angle) * flag, flag], dim=1)
-
-
-class HueEmbedding(nn.Module):
-    """hue [B] (NaN: none) -> [B, dim], an MLP of ``hue_features``. Its last layer starts at zero, so a network
-    extended with it (fine-tuned from an unconditional-in-hue checkpoint) starts out exactly as before."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(3, dim), nn.SiLU(), nn.Linear(dim, dim))
-        nn.init.zeros_(self.mlp[2].weight)
-        nn.init.zeros_(self.mlp[2].bias)
-
-    def forward(self, hue: Tensor) -> Tensor:
-        return self.mlp(hue_features(hue))
 
 
 def seed_hues(seeds: Sequence[int]) -> list[float]:

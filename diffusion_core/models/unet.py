@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .hue import HueEmbedding
+from .hue import hue_features
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,18 @@ class Stage(nn.Module):
         for layer in self.layers:
             x = layer(x, emb)
         return x
+
+
+class HueEmbedding(nn.Module):
+    """hue [B] (NaN: none) -> [B, dim], an MLP of ``hue_features``. Its last layer starts at zero, so a network
+    extended with it (fine-tuned from an unconditional-in-hue checkpoint) starts out exactly as before."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(3, dim), nn.SiLU(), _zero(nn.Linear(dim, dim)))
+
+    def forward(self, hue: torch.Tensor) -> torch.Tensor:
+        return self.mlp(hue_features(hue))
 
 
 class UNet3D(nn.Module):
