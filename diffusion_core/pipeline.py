@@ -34,7 +34,7 @@ from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .diffusion.samplers import Blend, Guide, SampleStep, sample_progressive
 from .models.checkpoint import load_checkpoint
 from .models.cpu_graph import SmallBatchGraphs, graphs_enabled
-from .models.hue import seed_hues, validate_hue
+from .models.hue import calibrated_hues, own_hues, validate_hue, validate_hue_calibration
 from .models.latent import LatentCodec
 from .models.unet import UNet3D, UNetConfig, run_cpu_batch_of_one_as_two
 
@@ -99,13 +99,16 @@ class VoxelGenerator:
     """A denoising network, its diffusion and class names (and for latent models the VAE `codec`),
     ready to sample (inference only). `clip_x0`: the bound of every x_0 prediction (DiffusionConfig.x0_clip);
     `guidance_interval`: the noise levels (sigma) where guidance runs (samplers.step_guidance; None: every
-    step). Both attributes may be set, e.g. to sweep them (`eval --clip-x0`, `--guidance-interval`)."""
+    step); `hue_calibration`: a colour model's measured hue offsets (models.hue.calibrated_hues; None: the hues
+    given as they are). All three may be set, e.g. to sweep them (`eval --clip-x0`, `--guidance-interval`) or to
+    measure the raw response (scripts/calibrate_hue.py)."""
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, class_names: Sequence[str],
                  unet_config: UNetConfig, model_name: str, device: torch.device,
                  codec: LatentCodec | None = None, precision: Precision | None = None,
-                 clip_x0: float | None = None) -> None:
+                 clip_x0: float | None = None, hue_calibration: Sequence[float] | None = None) -> None:
         self.clip_x0 = DiffusionConfig(clip_x0=clip_x0).x0_clip(latent=codec is not None)
+        self.hue_calibration = None if hue_calibration is None else validate_hue_calibration(hue_calibration)
         self.guidance_interval: tuple[float, float] | None = None
         self.bf16 = resolve_precision(precision, device)
         self.model = _FastInference(model.eval().requires_grad_(False), self.bf16,
@@ -140,7 +143,7 @@ class VoxelGenerator:
         name = ckpt.extra.get("model_name") or Path(path).stem
         codec = LatentCodec.from_checkpoint(ckpt).to(device) if "vae" in ckpt.config else None
         return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec, precision,
-                   diffusion_config.clip_x0)
+                   diffusion_config.clip_x0, ckpt.extra.get("hue_calibration"))
 
     @property
     def max_steps(self) -> int:
@@ -163,7 +166,7 @@ class VoxelGenerator:
         a model without the colour condition takes none.
         """
         self._validate(labels, seeds, steps, sampler, eta, guidance)
-        hue_tensor = self._hues(hues, seeds)
+        hue_tensor = self._hues(hues, seeds, edit)
         guide, blend = self._edit(edit, len(labels))
         return sample_progressive(
             self.model, self.diffusion, (len(labels), *self.sample_shape), steps=steps, sampler=sampler, eta=eta,
@@ -171,9 +174,10 @@ class VoxelGenerator:
             seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
             clip_x0=self.clip_x0, guide=guide, blend=blend, guidance_interval=self.guidance_interval)
 
-    def _hues(self, hues: Sequence[float | None] | None, seeds: Sequence[int]) -> Tensor | None:
-        """The colour condition [N] float32 for a hue-conditional model (requested hues, else drawn from the seeds),
-        None for a model without it (which refuses requested hues)."""
+    def _hues(self, hues: Sequence[float | None] | None, seeds: Sequence[int], edit: Edit | None = None) -> Tensor | None:
+        """The colour condition [N] float32 for a hue-conditional model (requested hues, else each object's own:
+        models.hue.own_hues, from its seeds or the grid an edit starts from or keeps; through the model's hue
+        calibration), None for a model without it (which refuses requested hues)."""
         requested = [None] * len(seeds) if hues is None else [validate_hue(h) for h in hues]
         if len(requested) != len(seeds):
             raise ValueError(f"need one hue (or None) per sample: got {len(requested)} for {len(seeds)} samples")
@@ -181,8 +185,10 @@ class VoxelGenerator:
             if any(h is not None for h in requested):
                 raise ValueError(f"model {self.model_name!r} takes no hue (it has no colour condition)")
             return None
-        drawn = seed_hues(seeds)
-        return torch.tensor([d if h is None else h for h, d in zip(requested, drawn)], dtype=torch.float32)
+        init = None if edit is None or (edit.strength == 1.0 and edit.region is None) else edit.init
+        own = own_hues(seeds, init, *((None, None) if edit is None else (edit.blend_seeds, edit.blend_weights)))
+        wanted = [o if h is None else h for h, o in zip(requested, own)]
+        return torch.tensor(calibrated_hues(wanted, self.hue_calibration), dtype=torch.float32)
 
     def encode(self, voxels: np.ndarray) -> Tensor:
         """float32 voxels [N, channels, R, R, R] in [0, 1] -> model space [N, *sample_shape] (latents through the

@@ -4,8 +4,9 @@
         [--png docs/images/hue_16_asked.png --png-classes chair lamp house tree]
 
 Per class, n objects are asked for at hues spread evenly over the wheel (seeds 9100000 + i, default settings);
-each object's dominant hue (the circular mean of its saturated voxels' hues within 30° of their histogram's peak,
-so an accent part does not pull it) is compared with the asked hue. The data row does the same for held-out shapes
+each object's dominant hue (evaluation.hue_response: the circular mean of its saturated voxels' hues within 30° of
+their histogram's peak, so an accent part does not pull it; through the model's hue calibration, if it has one) is
+compared with the asked hue. The data row does the same for held-out shapes
 (data seed 9005) against the main hue they were drawn with. Printed per class: the median distance (degrees) and
 the share of objects within 15°; then all classes together. --png renders the objects of --png-classes, a row per
 class, a column per asked hue.
@@ -15,36 +16,14 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from skimage.color import rgb2hsv
 
 from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
 from diffusion_core.data.dataset import make_synthetic_dataset
-from diffusion_core.evaluation.colour_metrics import MIN_HUE_SATURATION
+from diffusion_core.models.hue import circular_gap, dominant_hues
 from diffusion_core.evaluation.render import render_voxel_grid_png
 from diffusion_core.pipeline import VoxelGenerator
 
-PEAK_BINS = 24
 SEED_BASE = 9_100_000
-
-
-def dominant_hues(voxels: np.ndarray) -> np.ndarray:
-    """float32 voxels [N, 4, R, R, R] -> each object's dominant hue [N] in [0, 1) (NaN: no saturated voxel)."""
-    out = np.full(len(voxels), np.nan)
-    for i, grid in enumerate(voxels):
-        hsv = rgb2hsv(np.clip(grid[:3][:, grid[3] >= DEFAULT_ALPHA_THRESHOLD].T, 0, 1))
-        hue = hsv[hsv[:, 1] >= MIN_HUE_SATURATION, 0]
-        if hue.size == 0:
-            continue
-        peak = (np.argmax(np.bincount((hue * PEAK_BINS).astype(int) % PEAK_BINS, minlength=PEAK_BINS)) + 0.5) / PEAK_BINS
-        near = hue[circular_gap(hue, peak) <= 30 / 360]
-        angle = 2 * np.pi * near
-        out[i] = np.arctan2(np.sin(angle).mean(), np.cos(angle).mean()) / (2 * np.pi) % 1.0
-    return out
-
-
-def circular_gap(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
-    """Distance between hues on the wheel, in turns [0, 0.5]."""
-    return np.abs((np.asarray(a) - b + 0.5) % 1.0 - 0.5)
 
 
 def row(name: str, gaps: np.ndarray) -> str:

@@ -47,3 +47,11 @@ def save_tiny_checkpoint(path: Path, class_names: Sequence[str], *, resolution: 
     save_checkpoint(path, model_state={} if perturb else state, ema_state=state if perturb else None,
                     config=config, class_names=list(class_names), step=0)
     return path
+
+
+def record_hues(generator, monkeypatch) -> list[torch.Tensor]:
+    """Patch a VoxelGenerator's network to record the colour condition [N] of every call (it still runs)."""
+    seen: list[torch.Tensor] = []
+    real = generator.model.forward
+    monkeypatch.setattr(generator.model, "forward", lambda x, t, **kw: (seen.append(kw["hue"]), real(x, t, **kw))[1])
+    return seen

@@ -31,6 +31,7 @@ from scipy.sparse.csgraph import connected_components
 from skimage.color import rgb2lab
 
 from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
+from ..models.hue import MIN_HUE_SATURATION
 
 SAME_COLOUR_DELTA_E = 10.0
 """Face neighbours with CIE76 ΔE below this are the same colour (the data's part boundaries are >= 19)."""
@@ -45,8 +46,7 @@ HUE_BINS = 24
 OBJECT_HUE_BINS = 12
 """Bins of the per-object mean-hue histograms."""
 
-MIN_HUE_SATURATION = 0.15
-"""Voxels greyer than this have no meaningful hue and are left out of hue histograms and mean hues."""
+
 
 
 @dataclass(frozen=True)

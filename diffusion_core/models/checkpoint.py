@@ -21,6 +21,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
+from .hue import validate_hue_calibration
+
 FORMAT_VERSION = 1
 _META_KEY = "voxel_diffusion"
 CODEC_PREFIX = "codec."
@@ -122,12 +124,13 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 def export_inference_checkpoint(
     src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype | None = torch.float16,
-    clip_x0: float | None = None, model_name: str | None = None,
+    clip_x0: float | None = None, model_name: str | None = None, hue_calibration: Sequence[float] | None = None,
 ) -> None:
     """Keep only the inference weights (EMA if present) and any embedded codec (CODEC_PREFIX extras),
     cast to `dtype` (None: as stored), plus config and names; `clip_x0` (> 0) rewrites the sampling clip diffusion.clip_x0
     on the way (the one diffusion field that is a sampling choice, see DiffusionConfig); `model_name` (non-empty)
-    replaces the name a server lists the model under (by default the training run's).
+    replaces the name a server lists the model under (by default the training run's); `hue_calibration` sets a
+    colour model's hue offsets (models.hue.calibrated_hues; kept from `src` when not given).
 
     The result has no optimizer state or raw weights: about 1/6 of a float32 training checkpoint
     in float16, small enough to bundle in git. VoxelGenerator loads it like any other checkpoint.
@@ -155,8 +158,10 @@ def export_inference_checkpoint(
         config=ckpt.config,
         class_names=ckpt.class_names,
         step=ckpt.step,
-        extra={**{k: v for k, v in ckpt.extra.items() if k == "model_name"},
-               **({} if model_name is None else {"model_name": model_name}), **codec},
+        extra={**{k: v for k, v in ckpt.extra.items() if k in ("model_name", "hue_calibration")},
+               **({} if model_name is None else {"model_name": model_name}),
+               **({} if hue_calibration is None else {"hue_calibration": validate_hue_calibration(list(hue_calibration))}),
+               **codec},
     )
 
 

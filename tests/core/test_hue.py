@@ -20,7 +20,7 @@ from diffusion_core.pipeline import VoxelGenerator
 from diffusion_core.training.config import TrainConfig, apply_overrides
 from diffusion_core.training import diffusion_trainer as train_module
 from diffusion_core.training.diffusion_trainer import main
-from tests.tiny_models import TINY_UNET, randomised, save_tiny_checkpoint
+from tests.tiny_models import TINY_UNET, randomised, record_hues, save_tiny_checkpoint
 
 TINY = Path(__file__).resolve().parents[2] / "configs" / "tiny_test.json"
 
@@ -174,9 +174,7 @@ def test_the_sampler_guides_on_the_class_and_the_hue_together():
 def test_the_generator_draws_hues_from_the_seeds_or_takes_the_requested_ones(tmp_path, monkeypatch):
     path = save_tiny_checkpoint(tmp_path / "hue.safetensors", ["a", "b"], perturb=True, hue_conditional=True)
     generator = VoxelGenerator.from_checkpoint(path)
-    seen: list[torch.Tensor] = []
-    real = generator.model.forward
-    monkeypatch.setattr(generator.model, "forward", lambda x, t, **kw: (seen.append(kw["hue"]), real(x, t, **kw))[1])
+    seen = record_hues(generator, monkeypatch)
     generator.generate([0, 1], [11, 12], steps=2, guidance=1.0, hues=[None, 1.3])
     assert torch.allclose(seen[0], torch.tensor([seed_hues([11])[0], 0.3]))
     with pytest.raises(ValueError, match="one hue"):
