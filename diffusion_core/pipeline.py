@@ -185,8 +185,9 @@ class VoxelGenerator:
             if any(h is not None for h in requested):
                 raise ValueError(f"model {self.model_name!r} takes no hue (it has no colour condition)")
             return None
-        init = None if edit is None or (edit.strength == 1.0 and edit.region is None) else edit.init
-        own = own_hues(seeds, init, *((None, None) if edit is None else (edit.blend_seeds, edit.blend_weights)))
+        own = own_hues(seeds) if edit is None else own_hues(
+            seeds, init=edit.init if edit.from_grid else None,
+            blend_seeds=edit.blend_seeds, blend_weights=edit.blend_weights)
         wanted = [o if h is None else h for h, o in zip(requested, own)]
         return torch.tensor(calibrated_hues(wanted, self.hue_calibration), dtype=torch.float32)
 

@@ -32,7 +32,7 @@ class Edit:
             raise ValueError(f"strength must be in [0, 1], got {self.strength}")
         if self.init is not None and (self.init.ndim != 5 or not np.isfinite(self.init).all()):
             raise ValueError(f"init must be finite voxels [N, C, R, R, R], got shape {self.init.shape}")
-        if self.init is None and (self.strength < 1.0 or self.region is not None):
+        if self.init is None and self.from_grid:
             raise ValueError("a strength below 1 or a region needs an init grid to start from")
         if self.region is not None and (self.region.dtype != np.bool_ or self.region.shape != self.init.shape[:1]
                                         + self.init.shape[2:]):
@@ -43,6 +43,12 @@ class Edit:
         if self.blend_weights is not None and (len(self.blend_seeds) != len(self.blend_weights)
                                                or not all(0.0 <= w <= 1.0 for w in self.blend_weights)):
             raise ValueError("a blend needs one seed and one weight in [0, 1] per object")
+
+    @property
+    def from_grid(self) -> bool:
+        """Made from its init grid: started from it (strength below 1) or keeping it around a region (at strength 1
+        without a region, init plays no part: plain generation)."""
+        return self.strength < 1.0 or self.region is not None
 
     @property
     def count(self) -> int | None:

@@ -47,8 +47,6 @@ OBJECT_HUE_BINS = 12
 """Bins of the per-object mean-hue histograms."""
 
 
-
-
 @dataclass(frozen=True)
 class ColourStats:
     """Per-object and per-voxel colour statistics of one voxel set of N objects with V occupied voxels."""

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..models.hue import signed_gap
+from ..models.hue import circular_mean, signed_gap
+
 
 def mean_response(given: np.ndarray, dominant: np.ndarray) -> np.ndarray:
     """Given hues [K] and the dominant hues of objects made with them [M, K] (NaN: none) -> the circular mean of
     the signed gap per given hue [K], in turns."""
-    angle = 2 * np.pi * signed_gap(dominant, given)
-    return np.arctan2(np.nanmean(np.sin(angle), axis=0), np.nanmean(np.cos(angle), axis=0)) / (2 * np.pi)
+    return circular_mean(signed_gap(dominant, given), axis=0)
 
 
 def fit_hue_calibration(given: np.ndarray, dominant: np.ndarray, harmonics: int = 3, knots: int = 24) -> list[float]:

@@ -104,6 +104,12 @@ def signed_gap(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
     return (np.asarray(a) - b + 0.5) % 1.0 - 0.5
 
 
+def circular_mean(turns: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """The circular mean of angles in turns along `axis` (NaN entries left out), in turns [−0.5, 0.5]."""
+    angle = 2 * np.pi * np.asarray(turns)
+    return np.arctan2(np.nanmean(np.sin(angle), axis=axis), np.nanmean(np.cos(angle), axis=axis)) / (2 * np.pi)
+
+
 def dominant_hues(voxels: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD) -> np.ndarray:
     """float32 voxels [N, 4, R, R, R] in [0, 1] -> each object's dominant hue [N] in [0, 1) (NaN: no saturated
     voxel at the alpha threshold): the circular mean of its saturated voxels' hues within 30° of their 24-bin
@@ -115,6 +121,5 @@ def dominant_hues(voxels: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD
         if hue.size == 0:
             continue
         peak = (np.argmax(np.bincount((hue * PEAK_BINS).astype(int) % PEAK_BINS, minlength=PEAK_BINS)) + 0.5) / PEAK_BINS
-        angle = 2 * np.pi * hue[circular_gap(hue, peak) <= PEAK_WINDOW]
-        out[i] = np.arctan2(np.sin(angle).mean(), np.cos(angle).mean()) / (2 * np.pi) % 1.0
+        out[i] = circular_mean(hue[circular_gap(hue, peak) <= PEAK_WINDOW]) % 1.0
     return out
