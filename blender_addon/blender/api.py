@@ -122,12 +122,8 @@ def _build(results: Sequence[GeneratedObject], model_name: str, location, locati
 
 
 def hue_param(hue: float | None) -> float:
-    """A `hue` option as GenerationParams.hue stores it (NO_HUE for None). Raises ValueError."""
-    if hue is None:
-        return NO_HUE
-    if isinstance(hue, bool) or not isinstance(hue, (int, float, np.floating)) or not 0.0 <= hue <= 1.0:
-        raise ValueError(f"hue must be a number in [0, 1] (turns of the colour wheel from red) or None, got {hue!r}")
-    return float(hue)
+    """A `hue` option as GenerationParams.hue stores it (NO_HUE for None; GenerationParams checks the rest)."""
+    return NO_HUE if hue is None else hue
 
 
 def palette_text(palette: Palette) -> str:

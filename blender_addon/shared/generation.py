@@ -8,6 +8,7 @@ an object came from one (`from_grid`), which is why such an object cannot be reg
 """
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -63,8 +64,9 @@ class GenerationParams:
     hue: float = NO_HUE  # the main colour asked of a model that takes one, in [0, 1] from red; NO_HUE: the seed's own
 
     def __post_init__(self) -> None:
-        if self.hue != NO_HUE and not 0.0 <= self.hue <= 1.0:
-            raise ValueError(f"hue must be in [0, 1] (turns of the colour wheel from red), got {self.hue}")
+        if isinstance(self.hue, bool) or not isinstance(self.hue, numbers.Real) or (
+                self.hue != NO_HUE and not 0.0 <= self.hue <= 1.0):
+            raise ValueError(f"hue must be a number in [0, 1] (turns of the colour wheel from red), got {self.hue!r}")
         if not 0.0 <= self.strength <= 1.0:
             raise ValueError(f"strength must be in [0, 1] (1: plain generation, 0: the start grid), got {self.strength}")
         if self.blend_seed != NO_BLEND and not (0 <= self.blend_seed and 0 <= self.blend_index < self.blend_count):

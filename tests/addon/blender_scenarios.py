@@ -276,6 +276,11 @@ def two_models(zip_path: str, wheel_only: bool, port: int) -> None:
         raise AssertionError("a model without the colour condition must refuse a hue")
     except api.GenerationError as e:
         assert "takes no colour" in str(e), e
+    try:  # checked before any request (GenerationParams)
+        api.generate_objects([("barrel", 1)], port=port, model="props", steps=2, hue="red")
+        raise AssertionError("a hue that is not a number in [0, 1] must be refused")
+    except ValueError as e:
+        assert "hue must be a number" in str(e), e
     settings.model = "tiny"
     assert settings.hue() == _shipped("shared.generation").NO_HUE  # the tiny model is never asked for one
     try:

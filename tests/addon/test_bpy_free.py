@@ -208,8 +208,8 @@ def test_an_asked_hue_is_stored_and_reaches_the_request():
     assert make_request(params, 2).hue == 0.6
     assert GenerationParams.from_dict(params.to_dict()) == params
     assert GenerationParams.from_dict({"class_name": "chair", "seed": 5}).hue == NO_HUE  # objects made before hues
-    for bad in (1.5, -0.5):
-        with pytest.raises(ValueError, match="hue"):
+    for bad in (1.5, -0.5, float("nan"), "0.5", True, None):
+        with pytest.raises(ValueError, match="hue must be a number"):
             GenerationParams("chair", 1, hue=bad)
 
 
