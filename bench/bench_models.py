@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_sampling import best_seconds  # noqa: E402  (bench/ is on sys.path when run as a script)
+from blender_addon.shared.settings import DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS  # noqa: E402
 from diffusion_core.pipeline import VoxelGenerator  # noqa: E402
 
 
@@ -26,6 +27,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=16)
     args = parser.parse_args()
+    print(f"default settings: {DEFAULT_STEPS} {DEFAULT_SAMPLER} steps, guidance {DEFAULT_GUIDANCE}")
     print(f"{'model':<28} {'grid':>6} {'1 thread ms':>12} {'2 threads ms':>13} {'per object @' + str(args.batch):>16} "
           f"{'vs first':>9}")
     first = None
