@@ -4,7 +4,7 @@
 
 Every class is made at 24 given hues spread over the wheel, `--repeats` times (seeds 9200000 + ..., used for
 nothing else; default settings, the model's raw response: its calibration switched off), and each object's dominant
-hue is measured (evaluation.hue_response). Printed: per given hue, the mean signed gap and the median distance
+hue is measured (models.hue.dominant_hues). Printed: per given hue, the mean signed gap and the median distance
 (degrees). The fit (a 3-harmonic Fourier series of the gap, inverted) gives the offsets that ask for the hue which
 comes out where wanted; `--write` stores them in the model file (models.hue.calibrated_hues, export_inference_checkpoint),
 weights untouched. Check the result with scripts/hue_adherence.py and `eval` on fresh seeds.

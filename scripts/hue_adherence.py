@@ -4,9 +4,9 @@
         [--png docs/images/hue_16_asked.png --png-classes chair lamp house tree]
 
 Per class, n objects are asked for at hues spread evenly over the wheel (seeds 9100000 + i, default settings);
-each object's dominant hue (evaluation.hue_response: the circular mean of its saturated voxels' hues within 30° of
-their histogram's peak, so an accent part does not pull it; through the model's hue calibration, if it has one) is
-compared with the asked hue. The data row does the same for held-out shapes
+each object's dominant hue (models.hue.dominant_hues: the circular mean of its saturated voxels' hues within 30° of
+their histogram's peak, so an accent part does not pull it; asked through the model's hue calibration, if it has
+one) is compared with the asked hue. The data row does the same for held-out shapes
 (data seed 9005) against the main hue they were drawn with. Printed per class: the median distance (degrees) and
 the share of objects within 15°; then all classes together. --png renders the objects of --png-classes, a row per
 class, a column per asked hue.
@@ -19,8 +19,8 @@ import numpy as np
 
 from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
 from diffusion_core.data.dataset import make_synthetic_dataset
-from diffusion_core.models.hue import circular_gap, dominant_hues
 from diffusion_core.evaluation.render import render_voxel_grid_png
+from diffusion_core.models.hue import circular_gap, dominant_hues
 from diffusion_core.pipeline import VoxelGenerator
 
 SEED_BASE = 9_100_000

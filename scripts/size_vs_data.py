@@ -11,10 +11,10 @@ reference mean, the samples' mean, samples / data and reference / data. README "
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from class_samples import DATA_SEED
+from compare_reports import load_report
 from diffusion_core.data.dataset import make_synthetic_dataset
 from diffusion_core.pipeline import VoxelGenerator
 
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("report", type=Path, help="an eval --out folder or its report.json")
     parser.add_argument("--per-class", type=int, default=1024, help="data shapes per class")
     args = parser.parse_args()
-    report = json.loads((args.report / "report.json" if args.report.is_dir() else args.report).read_text())
+    report = load_report(args.report)
     resolution = VoxelGenerator.from_checkpoint(report["checkpoint"]).resolution
     threshold = report["settings"]["alpha_threshold"]
     samples, reference = report["model"]["per_class"], report["reference_colour"]["per_class"]

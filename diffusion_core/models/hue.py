@@ -22,6 +22,7 @@ MIN_HUE_SATURATION = 0.15
 """Voxels greyer than this have no meaningful hue (left out of hue measurements here and in evaluation)."""
 PEAK_BINS = 24
 PEAK_WINDOW = 30 / 360
+"""dominant_hues: the hue histogram's bins, and how far (turns) from its peak a voxel's hue still counts."""
 HUE_STREAM = 0x48554531
 """Mixed into a sample's seed for its drawn hue, so the hue is not the seed's first noise value."""
 
