@@ -28,7 +28,8 @@ import torch
 from torch import Tensor, nn
 
 from blender_addon.shared.edits import Edit
-from blender_addon.shared.settings import DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, Sampler
+from blender_addon.shared.settings import (DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_SAMPLER, DEFAULT_STEPS, SAMPLERS, Sampler,
+                                          Spacing)
 
 from .diffusion.gaussian import DiffusionConfig, GaussianDiffusion
 from .diffusion.samplers import Blend, Guide, SampleStep, sample_progressive
@@ -99,9 +100,10 @@ class VoxelGenerator:
     """A denoising network, its diffusion and class names (and for latent models the VAE `codec`),
     ready to sample (inference only). `clip_x0`: the bound of every x_0 prediction (DiffusionConfig.x0_clip);
     `guidance_interval`: the noise levels (sigma) where guidance runs (samplers.step_guidance; None: every
-    step); `hue_calibration`: a colour model's measured hue offsets (models.hue.calibrated_hues; None: the hues
-    given as they are). All three may be set, e.g. to sweep them (`eval --clip-x0`, `--guidance-interval`) or to
-    measure the raw response (scripts/calibrate_hue.py)."""
+    step); `spacing`: how the steps spread over the timeline (samplers.sampling_timesteps; "trailing"); `hue_calibration`:
+    a colour model's measured hue offsets (models.hue.calibrated_hues; None: the hues given as they are). All four may be
+    set, e.g. to sweep them (`eval --clip-x0`, `--guidance-interval`, `--spacing`) or to measure the raw response
+    (scripts/calibrate_hue.py)."""
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, class_names: Sequence[str],
                  unet_config: UNetConfig, model_name: str, device: torch.device,
@@ -110,6 +112,7 @@ class VoxelGenerator:
         self.clip_x0 = DiffusionConfig(clip_x0=clip_x0).x0_clip(latent=codec is not None)
         self.hue_calibration = None if hue_calibration is None else validate_hue_calibration(hue_calibration)
         self.guidance_interval: tuple[float, float] | None = None
+        self.spacing: Spacing = "trailing"
         self.bf16 = resolve_precision(precision, device)
         self.model = _FastInference(model.eval().requires_grad_(False), self.bf16,
                                     graphs=device.type == "cpu" and graphs_enabled())
@@ -172,7 +175,8 @@ class VoxelGenerator:
             self.model, self.diffusion, (len(labels), *self.sample_shape), steps=steps, sampler=sampler, eta=eta,
             labels=torch.tensor([int(v) for v in labels], dtype=torch.long), hues=hue_tensor, guidance=guidance,
             seeds=[int(s) for s in seeds], device=self.device, null_label=len(self.class_names),
-            clip_x0=self.clip_x0, guide=guide, blend=blend, guidance_interval=self.guidance_interval)
+            clip_x0=self.clip_x0, guide=guide, blend=blend, guidance_interval=self.guidance_interval,
+            spacing=self.spacing)
 
     def _hues(self, hues: Sequence[float | None] | None, seeds: Sequence[int], edit: Edit | None = None) -> Tensor | None:
         """The colour condition [N] float32 for a hue-conditional model (requested hues, else each object's own:

@@ -7,9 +7,9 @@ come out large"), not a setting.
     .venv/bin/python scripts/spacing_diagnosis.py eval --first 999 -- ...   # where sampling started before
 
 Both space the sampler's timesteps as (F + 1) * ((k + 1) / steps) ** power - 1, k = 0..steps-1, from the first
-(noisiest) timestep F (--first; default: the sampler's own, `samplers.sampling_start`; power 1 is the default
-"trailing" spacing; below 1 more steps fall at high noise), by replacing `samplers.spaced_timesteps` and
-`samplers.sampling_start` in this process only. `sizes`: the mean occupied voxels (alpha >= 0.9, pieces as
+(noisiest) timestep F (--first; default: the sampler's own, `samplers.sampling_start`; power 1 keeps the model's own
+spacing, diffusion.spacing, of which "trailing" is this with power 1; below 1 more steps fall at high noise), by
+replacing `samplers.sampling_timesteps` and `samplers.sampling_start` in this process only. `sizes`: the mean occupied voxels (alpha >= 0.9, pieces as
 sampled) of --n samples per class (seeds from --seed) for each SAMPLER:STEPS:POWER setting, beside the data's
 (synthetic seed 2, the eval reference). `eval`: `python -m diffusion_core eval` with the arguments after `--`,
 at --power and --first.
@@ -27,14 +27,14 @@ from diffusion_core.diffusion import samplers
 from diffusion_core.evaluation.cli import main as eval_main
 from diffusion_core.pipeline import VoxelGenerator
 
-DEFAULT_SPACED = samplers.spaced_timesteps
+DEFAULT_TIMESTEPS = samplers.sampling_timesteps
 DEFAULT_START = samplers.sampling_start
 
 
 def power_spacing(power: float):
-    """A spaced_timesteps replacement: ascending, distinct, ending at `first`."""
-    def spaced(num_timesteps: int, steps: int, first: int | None = None) -> list[int]:
-        top = num_timesteps if first is None else first + 1
+    """A sampling_timesteps replacement: ascending, distinct, ending at `first`."""
+    def spaced(diffusion: object, steps: int, first: int, spacing: str) -> list[int]:  # spacing: replaced
+        top = first + 1
         out: list[int] = []
         for k in range(steps):
             t = max(0, round(top * ((k + 1) / steps) ** power) - 1)
@@ -45,7 +45,7 @@ def power_spacing(power: float):
 
 def patch(power: float, first: int | None) -> None:
     """Space the sampler's steps at `power` from `first` (None: the sampler's own start) in this process."""
-    samplers.spaced_timesteps = DEFAULT_SPACED if power == 1.0 else power_spacing(power)
+    samplers.sampling_timesteps = DEFAULT_TIMESTEPS if power == 1.0 else power_spacing(power)
     samplers.sampling_start = DEFAULT_START if first is None else (lambda diffusion, steps: max(first, steps - 1))
 
 

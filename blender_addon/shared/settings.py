@@ -16,6 +16,11 @@ from typing import Literal, get_args
 Sampler = Literal["ddpm", "ddim", "dpmpp_2m", "dpmpp_2m_sde"]
 """ddpm: ancestral; ddim: deterministic (eta adds noise); dpmpp_2m: DPM-Solver++(2M); dpmpp_2m_sde: its stochastic form."""
 SAMPLERS: tuple[Sampler, ...] = get_args(Sampler)
+Spacing = Literal["trailing", "logsnr"]
+"""How a sampler spreads its steps over the timeline (core: samplers.sampling_timesteps): evenly in t ("trailing",
+what every model samples with), or evenly in log-SNR between the same end points ("logsnr", measured with `eval
+--spacing`, not kept: README "Steps spread evenly in log-SNR (tried)"). Not a request field."""
+SPACINGS: tuple[Spacing, ...] = get_args(Spacing)
 DEFAULT_SAMPLER = "dpmpp_2m_sde"
 DEFAULT_STEPS = 25
 DEFAULT_GUIDANCE = 1.5

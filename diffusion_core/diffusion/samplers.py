@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from blender_addon.shared.settings import SAMPLERS, Sampler
+from blender_addon.shared.settings import SAMPLERS, SPACINGS, Sampler, Spacing
 
 from .gaussian import GaussianDiffusion, extract
 
@@ -102,6 +102,37 @@ def spaced_timesteps(num_timesteps: int, steps: int, first: int | None = None) -
     return sorted(int(v) - 1 for v in np.round(first + 1 - np.arange(steps) * ratio))
 
 
+def logsnr_timesteps(alphas_cumprod: np.ndarray, steps: int, first: int) -> list[int]:
+    """`steps` distinct timesteps of 0..first, ascending, with the end points of `spaced_timesteps` (first and its
+    least), evenly spaced between them in log-SNR lambda = log(sqrt(abar) / sqrt(1 - abar)) (DPM-Solver, Lu et al.
+    2022, section 3.4, "logSNR"), each the nearest integer timestep, moved to the nearest free one where the
+    integer timeline is too coarse for that (many steps). alphas_cumprod: [T] float64 of the full timeline.
+
+    On the cosine schedule this puts many steps at high noise, where an eps model's x_0 is least certain:
+    25 steps from 990 -> 39, 53, 73, ..., 971, 978, 983, 987, 990 (trailing: 39, 78, ..., 911, 950, 990).
+    """
+    trailing = spaced_timesteps(len(alphas_cumprod), steps, first)
+    lam = 0.5 * (np.log(alphas_cumprod) - np.log1p(-alphas_cumprod))  # decreasing in t
+    grid = np.arange(len(lam), dtype=np.float64)
+    targets = np.linspace(lam[trailing[0]], lam[first], steps)  # least noisy first
+    picked = [int(t) for t in np.round(np.interp(targets, lam[::-1], grid[::-1]))]
+    for k in reversed(range(steps - 1)):  # distinct, below first: each at least one under the next
+        picked[k] = min(picked[k], picked[k + 1] - 1)
+    for k in range(steps):  # and at least 0: each at least one over the previous
+        picked[k] = max(picked[k], picked[k - 1] + 1 if k else 0)
+    return picked
+
+
+def sampling_timesteps(diffusion: GaussianDiffusion, steps: int, first: int, spacing: Spacing) -> list[int]:
+    """The training-timeline timesteps a sampler visits in `steps` steps from `first`, ascending: `spacing`
+    "trailing" (spaced_timesteps) or "logsnr" (logsnr_timesteps)."""
+    if spacing not in SPACINGS:
+        raise ValueError(f"unknown spacing {spacing!r}; expected one of {SPACINGS}")
+    if spacing == "logsnr":
+        return logsnr_timesteps(diffusion.alphas_cumprod, steps, first)
+    return spaced_timesteps(diffusion.num_timesteps, steps, first)
+
+
 def sampling_start(diffusion: GaussianDiffusion, steps: int) -> int:
     """The timestep sampling in `steps` steps starts from: the noisiest with sqrt(abar) >= START_MIN_ALPHA, or
     later where the steps need more timesteps than that leaves (1000 steps start at 999)."""
@@ -129,6 +160,7 @@ def sample_progressive(
     blend: Blend | None = None,
     first: int | None = None,
     guidance_interval: tuple[float, float] | None = None,
+    spacing: Spacing = "trailing",
 ) -> Iterator[SampleStep]:
     """Denoise pure noise of `shape` [B, C, R, R, R] in `steps` steps (from `sampling_start`), yielding a
     SampleStep after each.
@@ -143,7 +175,8 @@ def sample_progressive(
     and "dpmpp_2m_sde" (fresh noise every step, as DDPM) ignore `eta`; like DDIM they use only the eps half of
     a learned-variance output. `guide`: start from and/or keep known data; `blend`: in-between noise of two seeds.
     `first`: the noisiest timestep, where the pure noise starts (None: `sampling_start`). `guidance_interval`:
-    guide only the steps with sigma in (low, high] (see `step_guidance`; None: every step).
+    guide only the steps with sigma in (low, high] (see `step_guidance`; None: every step). `spacing`: how the
+    steps spread over the timeline (`sampling_timesteps`).
     """
     if len(seeds) != shape[0]:
         raise ValueError(f"need one seed per sample: {shape[0]} samples, {len(seeds)} seeds")
@@ -163,7 +196,7 @@ def sample_progressive(
     if not 1 <= steps <= diffusion.num_timesteps:
         raise ValueError(f"steps must be in 1..{diffusion.num_timesteps}, got {steps}")
     first = sampling_start(diffusion, steps) if first is None else first
-    spaced = diffusion.respace(spaced_timesteps(diffusion.num_timesteps, steps, first))
+    spaced = diffusion.respace(sampling_timesteps(diffusion, steps, first, spacing))
     draw = _noise_source(seeds, blend, shape[1:], device)
     stochastic = sampler in ("ddpm", "dpmpp_2m_sde") or (sampler == "ddim" and eta > 0.0)
     total = spaced.num_timesteps if guide is None else round(guide.strength * spaced.num_timesteps)

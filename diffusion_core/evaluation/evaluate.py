@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from tqdm import tqdm
 
 from blender_addon.shared.settings import (DEFAULT_ALPHA_THRESHOLD, DEFAULT_ETA, DEFAULT_GUIDANCE, DEFAULT_JOIN_PARTS,
-                                           DEFAULT_SAMPLER, DEFAULT_STEPS, JOIN_ALPHA_FLOOR)
+                                           DEFAULT_SAMPLER, DEFAULT_STEPS, JOIN_ALPHA_FLOOR, SPACINGS, Spacing)
 
 from ..joining import join_parts
 from ..models.checkpoint import load_checkpoint
@@ -54,6 +54,7 @@ class EvalSettings:
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
     join_parts: bool = DEFAULT_JOIN_PARTS  # as the server: pieces joined along confident voxels
     clip_x0: float | None = None  # the samplers' x0 clip; None: the checkpoint's (DiffusionConfig.x0_clip)
+    spacing: Spacing = "trailing"  # how the steps spread over the timeline (samplers.sampling_timesteps)
     guidance_interval: tuple[float, float] | None = None  # guide where sigma in (low, high]; None: every step
     seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
     reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
@@ -154,6 +155,9 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
         if not settings.clip_x0 > 0:
             raise ValueError(f"clip_x0 must be positive, got {settings.clip_x0}")
         generator.clip_x0 = float(settings.clip_x0)
+    if settings.spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {settings.spacing!r}")
+    generator.spacing = settings.spacing
     if settings.guidance_interval is not None:
         low, high = settings.guidance_interval
         if not 0 <= low < high:
@@ -196,7 +200,7 @@ def _timeline(generator: VoxelGenerator, settings: EvalSettings) -> dict[str, An
     scale, samplers.step_guidance), noisiest first, of the samplers' own timesteps for these settings."""
     diffusion = generator.diffusion
     first = samplers.sampling_start(diffusion, settings.steps)
-    timesteps = samplers.spaced_timesteps(diffusion.num_timesteps, settings.steps, first)[::-1]
+    timesteps = samplers.sampling_timesteps(diffusion, settings.steps, first, generator.spacing)[::-1]
     guided = [t for t in timesteps if samplers.step_guidance(float(diffusion.alphas_cumprod[t]), settings.guidance,
                                                              generator.guidance_interval) == settings.guidance]
     return {"first_timestep": first, "guided_timesteps": guided}
@@ -340,7 +344,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
         f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}, "
         f"{_joined_text(report)}, x₀ clipped at ±{report['clip_x0']:g}, "
-        f"from t = {report['first_timestep']}, {_guided_text(report)}; "
+        f"from t = {report['first_timestep']} ({s['spacing']} spacing), {_guided_text(report)}; "
         f"{report['sampling_seconds']:.1f} s sampling",
         f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
         f"{report['reference_seeds'][1]} scored against it",

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from diffusion_core.diffusion import samplers
 from diffusion_core.pipeline import VoxelGenerator, to_voxels
 from tests.tiny_models import save_tiny_checkpoint
 
@@ -49,6 +50,16 @@ def test_progressive_yields_every_step_and_ends_at_generate(generator):
     assert steps[-1].pred_x0.shape == (2, 4, 8, 8, 8)
     final = generator.generate([2, 0], [4, 4], steps=4, guidance=1.0)
     np.testing.assert_array_equal(to_voxels(steps[-1].x_t), final)
+
+
+def test_the_generator_walks_the_steps_of_its_spacing(generator, monkeypatch):
+    """Trailing unless set (eval --spacing sets it): the steps taken are samplers.sampling_timesteps'."""
+    first = samplers.sampling_start(generator.diffusion, 4)
+    for spacing in ("trailing", "logsnr"):
+        monkeypatch.setattr(generator, "spacing", spacing)
+        walked = [s.t for s in generator.generate_progressive([1], [4], steps=4)]
+        assert walked == samplers.sampling_timesteps(generator.diffusion, 4, first, spacing)[::-1]
+    assert walked != samplers.spaced_timesteps(generator.diffusion.num_timesteps, 4, first)[::-1]
 
 
 @pytest.mark.parametrize(

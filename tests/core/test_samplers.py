@@ -13,6 +13,8 @@ from diffusion_core.diffusion.samplers import (
     sample,
     sample_progressive,
     sampling_start,
+    logsnr_timesteps,
+    sampling_timesteps,
     spaced_timesteps,
     step_guidance,
 )
@@ -55,6 +57,36 @@ def test_trailing_spacing_from_a_later_first_timestep() -> None:
     for bad in ((1000, 992, 990), (1000, 5, 1000), (1000, 5, -1)):
         with pytest.raises(ValueError):
             spaced_timesteps(*bad)
+
+
+def test_logsnr_spacing_keeps_the_trailing_ends_and_spreads_evenly_in_log_snr() -> None:
+    """25 steps from 990 on the cosine schedule: the trailing end points (39, 990), steps even in lambda (to the
+    rounding of integer timesteps), dense at high noise; any count of steps, on any schedule, gives distinct
+    ascending timesteps of 0..first ending at first (all of them when steps = first + 1)."""
+    abar = _diffusion(False).alphas_cumprod
+    picked = logsnr_timesteps(abar, 25, 990)
+    assert (picked[0], picked[-1]) == (spaced_timesteps(1000, 25, 990)[0], 990)
+    lam = 0.5 * (np.log(abar[picked]) - np.log1p(-abar[picked]))
+    np.testing.assert_allclose(np.diff(lam), (lam[-1] - lam[0]) / 24, rtol=0.1)
+    assert picked[-5:] == [971, 978, 983, 987, 990]  # trailing: ..., 911, 950, 990
+    for schedule in ("cosine", "linear"):
+        abar = GaussianDiffusion(make_betas(schedule, 1000), learn_sigma=False, loss="mse").alphas_cumprod
+        for first in (990, 999, 300):
+            for steps in (1, 2, 10, 100, 181, first, first + 1):
+                got = logsnr_timesteps(abar, steps, first)
+                assert len(got) == steps and got == sorted(set(got)) and got[0] >= 0 and got[-1] == first
+            assert logsnr_timesteps(abar, first + 1, first) == list(range(first + 1))
+
+
+def test_sampling_timesteps_picks_the_spacing_and_the_sampler_walks_them() -> None:
+    diffusion = _diffusion(False)
+    assert sampling_timesteps(diffusion, 15, 990, "trailing") == spaced_timesteps(1000, 15, 990)
+    assert sampling_timesteps(diffusion, 15, 990, "logsnr") == logsnr_timesteps(diffusion.alphas_cumprod, 15, 990)
+    with pytest.raises(ValueError, match="unknown spacing"):
+        sampling_timesteps(diffusion, 15, 990, "karras")  # type: ignore[arg-type]
+    steps = list(sample_progressive(lambda x, t: torch.zeros_like(x), diffusion, SHAPE, steps=15, sampler="dpmpp_2m_sde",
+                                    eta=0.0, seeds=SEEDS, guidance=1.0, spacing="logsnr"))
+    assert [s.t for s in steps] == logsnr_timesteps(diffusion.alphas_cumprod, 15, 990)[::-1]
 
 
 def test_sampling_starts_where_the_signal_scale_reaches_the_floor() -> None:

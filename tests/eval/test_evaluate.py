@@ -100,7 +100,14 @@ def test_cli_runs_and_reports_bad_settings_in_one_line(tiny_checkpoint, tiny_cla
     assert "x₀ clipped at ±0.5" in (tmp_path / "report.md").read_text()
     assert f"pieces joined (path floor {JOIN_ALPHA_FLOOR:g})" in (tmp_path / "report.md").read_text()
     first = json.loads((tmp_path / "report.json").read_text())["first_timestep"]
-    assert 0 < first < 39 and f"from t = {first}," in (tmp_path / "report.md").read_text()  # not the last of 40
+    assert 0 < first < 39 and f"from t = {first} (trailing spacing)," in (tmp_path / "report.md").read_text()  # not 39
+    walked = {}  # every step is guided, so guided_timesteps are the steps the sampler took
+    for spacing in ("trailing", "logsnr"):
+        assert cli_main(common + ["--steps", "4", "--spacing", spacing]) == 0
+        report = json.loads((tmp_path / "report.json").read_text())
+        assert report["settings"]["spacing"] == spacing and f"({spacing} spacing)" in (tmp_path / "report.md").read_text()
+        walked[spacing] = report["guided_timesteps"]
+    assert walked["trailing"][0] == walked["logsnr"][0] == first and walked["trailing"] != walked["logsnr"]
     capsys.readouterr()
     assert cli_main(common + ["--clip-x0", "0"]) == 1
     assert capsys.readouterr().err == "error: clip_x0 must be positive, got 0.0\n"
