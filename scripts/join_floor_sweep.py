@@ -1,20 +1,21 @@
 """How joining broken pieces changes connectivity and occupancy, per path floor, against hysteresis.
 
     .venv/bin/python scripts/join_floor_sweep.py [--n 32] [--seed 300000] [--classes table,chair,stool,lamp,arch]
-        [--floors 0.5,0.3,0.2,0.1]
+        [--floors 0.5,0.3,0.2,0.1] [--spacing logsnr]
 
 Samples the bundled model at the default settings (pieces as sampled), then per class prints the share of
 objects in one 6-connected piece at alpha 0.9 and the occupied voxels against the data's (synthetic seed
 9005), as sampled, joined at each floor (diffusion_core.joining, specks kept), as the server does (joined at
 the default floor, specks removed), and with hysteresis (every voxel of alpha >= w connected to the object
-kept). README "Thin parts" was measured with the defaults.
+kept). README "Thin parts" was measured with the defaults; --spacing spreads the steps as `eval --spacing` does
+(README "Steps spread evenly in log-SNR (tried)").
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage
 
-from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD
+from blender_addon.shared.settings import DEFAULT_ALPHA_THRESHOLD, SPACINGS
 from class_samples import data_occupancy, sample_class, sampling_parser
 from diffusion_core.evaluation.metrics import single_component
 from diffusion_core.joining import join_parts
@@ -38,9 +39,11 @@ def row(occupancies: np.ndarray, data_mean: float) -> str:
 def main() -> None:
     p = sampling_parser(__doc__.split("\n\n")[0], n=32, classes="table,chair,stool,lamp,arch")
     p.add_argument("--floors", default="0.5,0.3,0.2,0.1", help="path floors to join at")
+    p.add_argument("--spacing", choices=SPACINGS, default="trailing", help="how the steps spread over the timeline")
     args = p.parse_args()
     floors = [float(v) for v in args.floors.split(",")]
     gen = VoxelGenerator.from_checkpoint(args.checkpoint)
+    gen.spacing = args.spacing
     t = DEFAULT_ALPHA_THRESHOLD
     data_means = data_occupancy(gen, t)
     print("class      as sampled    " + "  ".join(f"join {f:<8}" for f in floors) + "  server        hysteresis 0.5")
