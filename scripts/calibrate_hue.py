@@ -1,13 +1,14 @@
 """Measure how a colour model's objects respond to the hue they are given, and calibrate it (README "Colour fidelity").
 
-    .venv/bin/python scripts/calibrate_hue.py models/default_16.safetensors [--repeats 3] [--write]
+    .venv/bin/python scripts/calibrate_hue.py models/default_16.safetensors [--repeats 3] [--write] [--spacing logsnr]
 
 Every class is made at 24 given hues spread over the wheel, `--repeats` times (seeds 9200000 + ..., used for
 nothing else; default settings, the model's raw response: its calibration switched off), and each object's dominant
 hue is measured (models.hue.dominant_hues). Printed: per given hue, the mean signed gap and the median distance
 (degrees). The fit (a 3-harmonic Fourier series of the gap, inverted) gives the offsets that ask for the hue which
 comes out where wanted; `--write` stores them in the model file (models.hue.calibrated_hues, export_inference_checkpoint),
-weights untouched. Check the result with scripts/hue_adherence.py and `eval` on fresh seeds.
+weights untouched. Check the result with scripts/hue_adherence.py and `eval` on fresh seeds. --spacing measures at
+the steps `eval --spacing` takes (README "Steps spread evenly in log-SNR (tried)"; write that to a copy).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from blender_addon.shared.settings import SPACINGS
 from diffusion_core.evaluation.hue_response import fit_hue_calibration, mean_response
 from diffusion_core.models.checkpoint import export_inference_checkpoint
 from diffusion_core.models.hue import circular_gap, dominant_hues
@@ -32,8 +34,10 @@ def main() -> None:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("--repeats", type=int, default=3, help="objects per class and given hue")
     parser.add_argument("--write", action="store_true", help="store the fitted offsets in the model file")
+    parser.add_argument("--spacing", choices=SPACINGS, default="trailing", help="how the steps spread over the timeline")
     args = parser.parse_args()
     gen = VoxelGenerator.from_checkpoint(args.checkpoint)
+    gen.spacing = args.spacing
     if not gen.hue_conditional:
         raise SystemExit(f"{args.checkpoint} has no colour condition")
     gen.hue_calibration = None
