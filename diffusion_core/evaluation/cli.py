@@ -48,6 +48,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reference-seed", type=int, default=None,
                    help="synthetic reference seed (default: the training data seed + 1)")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--size-shapes", type=int, default=1024,
+                   help="data shapes per class whose mean occupied voxels the size bar divides by (the reference "
+                        "set's N per class are too few for a precise mean)")
     p.add_argument("--gallery-columns", type=int, default=6, help="samples per class in gallery.png (0: no gallery)")
     p.add_argument("--sweep", action="store_true", help="sweep steps and guidance instead of one report")
     p.add_argument("--sweep-steps", type=_sampler_steps, default="ddim:10,ddim:25,ddim:50,ddim:100,ddpm:1000")
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                                 seed=args.seed, clip_x0=args.clip_x0, spacing=args.spacing,
                                 guidance_interval=None if args.guidance_interval is None else tuple(args.guidance_interval),
                                 reference_seed=args.reference_seed, batch_size=args.batch_size,
-                                gallery_columns=args.gallery_columns)
+                                gallery_columns=args.gallery_columns, size_shapes=args.size_shapes)
         if args.sweep:
             sweep(args.checkpoint, args.classifier, args.out, settings,
                   SweepSettings(samplers_steps=args.sweep_steps, guidances=args.sweep_guidance))

@@ -60,10 +60,13 @@ class EvalSettings:
     reference_seed: int | None = None  # None: training data seed + 1 (the baseline's second set: + 2)
     batch_size: int = 64
     gallery_columns: int = 6  # 0: no gallery.png (rendering 32^3 samples takes minutes)
+    size_shapes: int = 1024  # data shapes per class whose mean occupied voxels the size ratios divide by
 
     def __post_init__(self) -> None:
         if self.gallery_columns < 0:
             raise ValueError(f"gallery_columns must be >= 0 (0: no gallery), got {self.gallery_columns}")
+        if self.size_shapes < 1:
+            raise ValueError(f"size_shapes must be >= 1, got {self.size_shapes}")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,7 @@ class _Context:
     reference: VoxelDataset
     reference_seeds: tuple[int, int]
     reference_stats: list[ColourStats]  # colour_stats of the reference's objects of class k, at index k
+    data_occupied: list[float]  # mean occupied voxels of settings.size_shapes data shapes of class k, at index k
     baseline: dict[str, Any]
 
 
@@ -184,9 +188,20 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
                          for s in seeds)
     reference_stats = [colour_stats(reference.voxels[reference.labels == k], settings.alpha_threshold)
                        for k in range(len(generator.class_names))]
-    ctx = _Context(generator, model, classifier_classes, meta, reference, seeds, reference_stats, baseline={})
+    data_occupied = [_mean_occupied(name, generator.resolution, settings.size_shapes, first, settings.alpha_threshold)
+                     for name in generator.class_names]
+    ctx = _Context(generator, model, classifier_classes, meta, reference, seeds, reference_stats, data_occupied,
+                   baseline={})
     ctx.baseline = _score(ctx, second.voxels, second.labels, settings.alpha_threshold)
     return ctx
+
+
+def _mean_occupied(name: str, resolution: int, shapes: int, seed: int, threshold: float) -> float:
+    """Mean occupied voxels per object of ``shapes`` synthetic shapes of class ``name`` (data seed ``seed``): the
+    data's size, precise where the reference set's mean of n_per_class shapes is 5-10% off for classes of wide
+    size spread (README "Which classes are the wrong size"). One class at a time, alpha only, to bound memory."""
+    data = make_synthetic_dataset(shapes, resolution=resolution, seed=seed, only_mask=True, classes=[name])
+    return float((data.voxels[:, -1] >= threshold).sum(axis=(1, 2, 3)).mean())
 
 
 def _as_json(settings: EvalSettings) -> dict[str, Any]:
@@ -245,7 +260,8 @@ def _score(ctx: _Context, voxels: np.ndarray, labels: np.ndarray, threshold: flo
     stats = [colour_stats(voxels[labels == k], threshold) for k in range(len(names))]
     for k, name in enumerate(names):
         metrics = set_metrics(voxels[labels == k], ctx.reference.voxels[ctx.reference.labels == k], threshold,
-                              sample_stats=stats[k], reference_stats=ctx.reference_stats[k])
+                              sample_stats=stats[k], reference_stats=ctx.reference_stats[k],
+                              data_occupied=ctx.data_occupied[k])
         metrics["accuracy"] = float((predicted[labels == k] == name).mean())
         per_class[name] = metrics
     overall: Metrics = {key: _class_mean([m[key] for m in per_class.values()]) for key in per_class[names[0]]}
@@ -270,14 +286,15 @@ def _pooled_object_hue_histogram(stats: Sequence[ColourStats]) -> np.ndarray:
 
 
 def _reference_colour(ctx: _Context) -> dict[str, Any]:
-    """The reference's own values (what ratios and differences are taken against): per class and their mean
-    over classes (as for samples) of occupied voxels per object, and for RGBA mean saturation and value,
+    """The data's values that ratios and differences are taken against: per class and their mean over classes (as
+    for samples) of occupied voxels per object (of settings.size_shapes data shapes), and for RGBA (the reference
+    set's) mean saturation and value,
     flatness, and colour regions per object; plus its per-class voxel hue histograms and pooled per-object
     mean-hue histogram."""
     names = ctx.generator.class_names
     per_class = {}
-    for name, s in zip(names, ctx.reference_stats):
-        values: dict[str, float | None] = {"occupied": float(s.occupied.mean()),
+    for name, s, occupied in zip(names, ctx.reference_stats, ctx.data_occupied):
+        values: dict[str, float | None] = {"occupied": occupied,
                                            **dict.fromkeys(("saturation", "value", "flatness", "regions",
                                                             "regions_all"))}
         if s.hsv is not None:
@@ -347,7 +364,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"from t = {report['first_timestep']} ({s['spacing']} spacing), {_guided_text(report)}; "
         f"{report['sampling_seconds']:.1f} s sampling",
         f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "
-        f"{report['reference_seeds'][1]} scored against it",
+        f"{report['reference_seeds'][1]} scored against it; sizes against the mean of {s['size_shapes']} data "
+        f"shapes per class (seed {report['reference_seeds'][0]})",
         f"- classifier: `{report['classifier']}` (held-out accuracy "
         f"{'n/a' if heldout is None else f'{heldout:.3f}'})",
         f"- colour: same colour = CIE76 ΔE < {SAME_COLOUR_DELTA_E:g} between face neighbours; colour regions "

@@ -13,7 +13,7 @@ Voxels are float [N, C, R, R, R] in [0, 1] with alpha last; a voxel is occupied 
   below 0.5 = samples copy the reference. A tie between the nearest same-set and other-set distance
   counts as 0.5, so two copies of one set score 0 and sets of identical shapes score 0.5.
 - connected: whether a grid is exactly one 6-connected component (no floating voxels; empty is False).
-- occupied: the mean number of occupied voxels per object, and its ratio to the reference's.
+- occupied: the mean number of occupied voxels per object, and its ratio to the reference's (or the data's, given).
 - colour (RGBA only; definitions in colour_metrics.py): mean HSV saturation and value of the occupied voxels
   (and the value's difference from the reference's), total variation distances (0 same, 1 disjoint) between
   the two sets' voxel hue histograms and per-object mean-hue histograms, colour flatness (and its ratio to the
@@ -94,16 +94,18 @@ def single_component(occ: np.ndarray) -> np.ndarray:
 
 def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = DEFAULT_ALPHA_THRESHOLD,
                 sample_stats: ColourStats | None = None,
-                reference_stats: ColourStats | None = None) -> dict[str, float | None]:
+                reference_stats: ColourStats | None = None,
+                data_occupied: float | None = None) -> dict[str, float | None]:
     """Compare two voxel sets [N, C, R, R, R] and [M, C, R, R, R] (e.g. one class's samples vs its reference).
 
     Returns cov, mmd, nna, connected (fraction of samples), occupied (mean occupied voxels per sample),
-    occupied_ratio (to the reference's mean), undecided (undecided_share of the samples), and for RGBA sets
+    occupied_ratio (to the reference's mean or data_occupied), undecided (undecided_share of the samples), and for RGBA sets
     saturation, value (means over the samples' occupied voxels), value_diff (value minus the reference's), hue_tv
     (voxel hue histograms), object_hue_tv (per-object mean-hue histograms), flatness (mean over samples with pairs),
     flatness_ratio, regions and regions_all (means per sample); colour entries are None for mask-only sets.
     ``sample_stats`` and ``reference_stats``, when given, are colour_stats of the two sets at this threshold (to
-    reuse them).
+    reuse them); ``data_occupied``, when given, is the data's mean occupied voxels that occupied_ratio divides by
+    instead of the reference's (a mean of more shapes than the reference set has).
     """
     occ_s, occ_r = occupancy(samples, threshold), occupancy(reference, threshold)
     d_sr = iou_distances(occ_s, occ_r)
@@ -116,7 +118,7 @@ def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = D
         "nna": one_nn_accuracy(iou_distances(occ_s, occ_s), iou_distances(occ_r, occ_r), d_sr),
         "connected": float(single_component(occ_s).mean()),
         "occupied": occupied,
-        "occupied_ratio": ratio(occupied, float(cr.occupied.mean())),
+        "occupied_ratio": ratio(occupied, float(cr.occupied.mean()) if data_occupied is None else data_occupied),
         "undecided": undecided_share(samples, threshold),
         **dict.fromkeys(COLOUR_KEYS),
     }

@@ -21,7 +21,7 @@ BAR_NNA_ABOVE_BASELINE = 0.03
 BAR_CONNECTED, BAR_CONNECTED_PER_CLASS = 0.98, 0.95
 """One 6-connected component for at least this fraction of all samples / of every class's samples."""
 BAR_OCCUPIED_TOLERANCE = 0.05
-"""Every class's mean occupied voxels per object within this fraction of the reference's."""
+"""Every class's mean occupied voxels per object within this fraction of the data's (evaluate: of many shapes)."""
 BAR_FLATNESS_RATIO = 0.9
 """Colour flatness (mean over classes) at least this fraction of the reference's."""
 BAR_HUE_TV_FACTOR = 2.0

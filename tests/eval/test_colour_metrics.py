@@ -177,5 +177,6 @@ def test_set_metrics_colour_fidelity():
     assert m["hue_tv"] == pytest.approx(1 / 72)  # one of 72 saturated voxels moved to blue
     small = set_metrics(reference[1:], reference[:1])
     assert small["occupied_ratio"] == pytest.approx(8 / 64)
+    assert set_metrics(reference[1:], reference[:1], data_occupied=32.0)["occupied_ratio"] == 0.25  # the data's mean
     mask = set_metrics(reference[:, 3:], reference[:, 3:])
     assert mask["occupied_ratio"] == 1.0 and mask["flatness"] is None and mask["regions"] is None

@@ -6,12 +6,13 @@ import json
 import pytest
 
 from blender_addon.shared.settings import JOIN_ALPHA_FLOOR
+from diffusion_core.data.dataset import make_synthetic_dataset
 from diffusion_core.evaluation.evaluate import EvalSettings, SweepSettings, evaluate, sweep
 from diffusion_core.cli import main as cli_main
 
 from .conftest import CLASSES
 
-SETTINGS = EvalSettings(n_per_class=2, steps=2, guidance=2.0, seed=10, batch_size=4)
+SETTINGS = EvalSettings(n_per_class=2, steps=2, guidance=2.0, seed=10, batch_size=4, size_shapes=48)
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,19 @@ def test_evaluate_reports_colour_fidelity_with_baseline_and_bars(evaluated):
     assert "## Quality bars" in markdown and markdown.count("**not met**") == sum(not b["met"] for b in bars)
     assert "| colour flatness (same-colour neighbour pairs) ↑ |" in markdown
     assert "## Per class, colour" in markdown and "flatness (data)" in markdown
+
+
+def test_evaluate_takes_sizes_against_the_mean_of_many_data_shapes(evaluated):
+    report, tmp_path = evaluated
+    data, base = report["reference_colour"]["per_class"], report["reference_baseline"]["per_class"]
+    for name in CLASSES:  # 48 held-out shapes of the class (reference seed 1), not the reference set's 2
+        shapes = make_synthetic_dataset(48, resolution=8, seed=1, only_mask=True, classes=[name]).voxels
+        assert data[name]["occupied"] == pytest.approx((shapes >= SETTINGS.alpha_threshold).sum((1, 2, 3, 4)).mean())
+        assert base[name]["occupied_ratio"] == pytest.approx(base[name]["occupied"] / data[name]["occupied"])
+    assert any(base[name]["occupied_ratio"] != 1.0 for name in CLASSES)  # 2 shapes' mean is not the data's
+    assert "sizes against the mean of 48 data shapes per class (seed 1)" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ValueError, match="size_shapes must be >= 1, got 0"):
+        EvalSettings(size_shapes=0)
 
 
 def test_sweep_scores_each_point_once_and_plots(tiny_checkpoint, tiny_classifier, tmp_path):
@@ -147,3 +161,5 @@ def test_cli_writes_no_gallery_at_zero_columns_and_refuses_negative(tiny_checkpo
     assert "gallery.png" not in capsys.readouterr().out
     assert cli_main(common + ["--gallery-columns", "-1"]) == 1
     assert capsys.readouterr().err == "error: gallery_columns must be >= 0 (0: no gallery), got -1\n"
+    assert cli_main(common + ["--size-shapes", "0"]) == 1
+    assert capsys.readouterr().err == "error: size_shapes must be >= 1, got 0\n"
