@@ -188,15 +188,15 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
                          for s in seeds)
     reference_stats = [colour_stats(reference.voxels[reference.labels == k], settings.alpha_threshold)
                        for k in range(len(generator.class_names))]
-    data_occupied = [_mean_occupied(name, generator.resolution, settings.size_shapes, first, settings.alpha_threshold)
-                     for name in generator.class_names]
+    data_occupied = [data_mean_occupied(name, generator.resolution, settings.size_shapes, first,
+                                        settings.alpha_threshold) for name in generator.class_names]
     ctx = _Context(generator, model, classifier_classes, meta, reference, seeds, reference_stats, data_occupied,
                    baseline={})
     ctx.baseline = _score(ctx, second.voxels, second.labels, settings.alpha_threshold)
     return ctx
 
 
-def _mean_occupied(name: str, resolution: int, shapes: int, seed: int, threshold: float) -> float:
+def data_mean_occupied(name: str, resolution: int, shapes: int, seed: int, threshold: float) -> float:
     """Mean occupied voxels per object of ``shapes`` synthetic shapes of class ``name`` (data seed ``seed``): the
     data's size, precise where the reference set's mean of n_per_class shapes is 5-10% off for classes of wide
     size spread (README "Which classes are the wrong size"). One class at a time, alpha only, to bound memory."""
@@ -334,7 +334,7 @@ TABLE_ROWS: tuple[tuple[str, str, str | None], ...] = (
     ("regions", f"colour regions per object (≥ {MIN_REGION_VOXELS} voxels)", None),
     ("regions_all", "colour regions per object (all)", None),
 )
-SHAPE_COLUMNS = ("accuracy", "cov", "mmd", "nna", "connected", "occupied", "occupied_ratio")
+SHAPE_COLUMNS = ("accuracy", "cov", "mmd", "nna", "connected", "occupied", "occupied_ratio", "occupied_ratio_se")
 COLOUR_COLUMNS = ("flatness", "flatness_ratio", "regions", "regions_all", "saturation", "value", "value_diff",
                   "hue_tv", "object_hue_tv")
 """Columns of the two per-class tables (keys of set_metrics); the reference's own value follows those it has."""

@@ -13,7 +13,8 @@ Voxels are float [N, C, R, R, R] in [0, 1] with alpha last; a voxel is occupied 
   below 0.5 = samples copy the reference. A tie between the nearest same-set and other-set distance
   counts as 0.5, so two copies of one set score 0 and sets of identical shapes score 0.5.
 - connected: whether a grid is exactly one 6-connected component (no floating voxels; empty is False).
-- occupied: the mean number of occupied voxels per object, and its ratio to the reference's (or the data's, given).
+- occupied: the mean number of occupied voxels per object, and its ratio to the reference's (or the data's, given)
+  with that ratio's standard error from the samples' spread (the data's mean taken as exact).
 - colour (RGBA only; definitions in colour_metrics.py): mean HSV saturation and value of the occupied voxels
   (and the value's difference from the reference's), total variation distances (0 same, 1 disjoint) between
   the two sets' voxel hue histograms and per-object mean-hue histograms, colour flatness (and its ratio to the
@@ -99,7 +100,8 @@ def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = D
     """Compare two voxel sets [N, C, R, R, R] and [M, C, R, R, R] (e.g. one class's samples vs its reference).
 
     Returns cov, mmd, nna, connected (fraction of samples), occupied (mean occupied voxels per sample),
-    occupied_ratio (to the reference's mean or data_occupied), undecided (undecided_share of the samples), and for RGBA sets
+    occupied_ratio (to the reference's mean or data_occupied) and its standard error occupied_ratio_se (the
+    samples' spread; None for one sample), undecided (undecided_share of the samples), and for RGBA sets
     saturation, value (means over the samples' occupied voxels), value_diff (value minus the reference's), hue_tv
     (voxel hue histograms), object_hue_tv (per-object mean-hue histograms), flatness (mean over samples with pairs),
     flatness_ratio, regions and regions_all (means per sample); colour entries are None for mask-only sets.
@@ -112,13 +114,16 @@ def set_metrics(samples: np.ndarray, reference: np.ndarray, threshold: float = D
     cs = colour_stats(samples, threshold) if sample_stats is None else sample_stats
     cr = colour_stats(reference, threshold) if reference_stats is None else reference_stats
     occupied = float(cs.occupied.mean())
+    data_mean = float(cr.occupied.mean()) if data_occupied is None else data_occupied
     out: dict[str, float | None] = {
         "cov": coverage(d_sr),
         "mmd": minimum_matching_distance(d_sr),
         "nna": one_nn_accuracy(iou_distances(occ_s, occ_s), iou_distances(occ_r, occ_r), d_sr),
         "connected": float(single_component(occ_s).mean()),
         "occupied": occupied,
-        "occupied_ratio": ratio(occupied, float(cr.occupied.mean()) if data_occupied is None else data_occupied),
+        "occupied_ratio": ratio(occupied, data_mean),
+        "occupied_ratio_se": None if len(cs.occupied) < 2 or not data_mean else
+        float(cs.occupied.std(ddof=1) / np.sqrt(len(cs.occupied)) / data_mean),
         "undecided": undecided_share(samples, threshold),
         **dict.fromkeys(COLOUR_KEYS),
     }

@@ -55,6 +55,19 @@ def quality_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
             return per_class[name][key], f"worst: {name}"
         return pick
 
+    def size_worst(scores: Scores) -> tuple[float | None, str]:
+        """The worst class's size ratio; the detail adds its 2-standard-error margin and how many classes lie
+        outside the tolerance by more than theirs (out for certain, not by the samples' chance)."""
+        value, detail = worst("occupied_ratio", lambda v: abs(v - 1))(scores)
+        per_class = scores["per_class"]
+        if value is None or any(m.get("occupied_ratio_se") is None for m in per_class.values()):
+            return value, detail  # one sample per class, or a report from before the standard error
+        name = max(per_class, key=lambda c: abs(per_class[c]["occupied_ratio"] - 1))  # the class `worst` named
+        out = sum(abs(m["occupied_ratio"] - 1) - BAR_OCCUPIED_TOLERANCE > 2 * m["occupied_ratio_se"]
+                  for m in per_class.values())
+        return value, (f"{detail} ±{2 * per_class[name]['occupied_ratio_se']:.3f}; {out} of {len(per_class)} "
+                       f"classes out by more than 2 s.e.")
+
     def flatness_ratio(scores: Scores) -> tuple[float | None, str]:
         flat, data = scores["overall"]["flatness"], ref["flatness"]
         return (None, "") if flat is None or not data else (flat / data, f"{flat:.3f} / {data:.3f}")
@@ -76,7 +89,7 @@ def quality_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
         lambda v: v >= BAR_CONNECTED_PER_CLASS - eps)
     add(f"mean occupied voxels within {BAR_OCCUPIED_TOLERANCE:.0%} of the data in every class (ratio)",
         f"{1 - BAR_OCCUPIED_TOLERANCE:.3f}–{1 + BAR_OCCUPIED_TOLERANCE:.3f}",
-        worst("occupied_ratio", lambda v: abs(v - 1)), lambda v: abs(v - 1) <= BAR_OCCUPIED_TOLERANCE + eps)
+        size_worst, lambda v: abs(v - 1) <= BAR_OCCUPIED_TOLERANCE + eps)
     add(f"colour flatness ≥ {BAR_FLATNESS_RATIO:.0%} of the data's (ratio)", f"≥ {BAR_FLATNESS_RATIO:.3f}",
         flatness_ratio, lambda v: v >= BAR_FLATNESS_RATIO - eps)
     for key, label in (("hue_tv", "voxel hues per class"),

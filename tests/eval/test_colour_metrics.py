@@ -178,5 +178,8 @@ def test_set_metrics_colour_fidelity():
     small = set_metrics(reference[1:], reference[:1])
     assert small["occupied_ratio"] == pytest.approx(8 / 64)
     assert set_metrics(reference[1:], reference[:1], data_occupied=32.0)["occupied_ratio"] == 0.25  # the data's mean
+    assert small["occupied_ratio_se"] is None  # one sample: no spread to measure
+    spread = set_metrics(reference, reference, data_occupied=72.0)  # 64 and 8 voxels: s.d. 39.6, s.e. 28
+    assert spread["occupied_ratio_se"] == pytest.approx(np.std([64, 8], ddof=1) / np.sqrt(2) / 72)
     mask = set_metrics(reference[:, 3:], reference[:, 3:])
     assert mask["occupied_ratio"] == 1.0 and mask["flatness"] is None and mask["regions"] is None

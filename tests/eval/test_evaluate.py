@@ -76,6 +76,8 @@ def test_evaluate_takes_sizes_against_the_mean_of_many_data_shapes(evaluated):
         assert data[name]["occupied"] == pytest.approx((shapes >= SETTINGS.alpha_threshold).sum((1, 2, 3, 4)).mean())
         assert base[name]["occupied_ratio"] == pytest.approx(base[name]["occupied"] / data[name]["occupied"])
     assert any(base[name]["occupied_ratio"] != 1.0 for name in CLASSES)  # 2 shapes' mean is not the data's
+    assert all(base[name]["occupied_ratio_se"] >= 0.0 for name in CLASSES)
+    assert "of 3 classes out by more than 2 s.e." in report["bars"][4]["detail"]
     assert "sizes against the mean of 48 data shapes per class (seed 1)" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="size_shapes must be >= 1, got 0"):
         EvalSettings(size_shapes=0)

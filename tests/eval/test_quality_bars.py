@@ -62,6 +62,13 @@ def test_limits_themselves_meet_the_bars_and_the_worst_class_is_named():
     assert bars[5]["model"] == pytest.approx(0.9) and bars[5]["detail"] == "0.900 / 1.000"
 
 
+def test_the_size_bar_says_which_misses_the_samples_spread_cannot_explain():
+    bars = quality_bars(report({}, {"a": {"occupied_ratio": 1.2, "occupied_ratio_se": 0.02},  # 0.15 out, 2 s.e. 0.04
+                                    "b": {"occupied_ratio": 0.93, "occupied_ratio_se": 0.02}}))  # 0.02 out: chance?
+    assert (bars[4]["model"], bars[4]["met"]) == (1.2, False)
+    assert bars[4]["detail"] == "worst: a ±0.040; 1 of 2 classes out by more than 2 s.e."
+
+
 def test_mask_only_models_have_no_colour_bars():
     colourless = {key: None for key in ("flatness", "value", "value_diff", "hue_tv", "object_hue_tv_all")}
     r = report(colourless)
