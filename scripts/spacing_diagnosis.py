@@ -7,8 +7,8 @@ come out large"), not a setting.
     .venv/bin/python scripts/spacing_diagnosis.py eval --first 999 -- ...   # where sampling started before
 
 Both space the sampler's timesteps as (F + 1) * ((k + 1) / steps) ** power - 1, k = 0..steps-1, from the first
-(noisiest) timestep F (--first; default: the sampler's own, `samplers.sampling_start`; power 1 leaves the sampler's
-own spacing, "trailing", which this is at power 1; below 1 more steps fall at high noise), by replacing
+(noisiest) timestep F (--first; default: the sampler's own, `samplers.sampling_start`; power 1 is the sampler's own
+"trailing" spacing, left unpatched; below 1 more steps fall at high noise), by replacing
 `samplers.sampling_timesteps` and `samplers.sampling_start` in this process only. `sizes`: the mean occupied voxels (alpha >= 0.9, pieces as
 sampled) of --n samples per class (seeds from --seed) for each SAMPLER:STEPS:POWER setting, beside the data's
 (synthetic seed 2, the eval reference). `eval`: `python -m diffusion_core eval` with the arguments after `--`,

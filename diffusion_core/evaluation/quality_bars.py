@@ -46,23 +46,29 @@ def quality_bars(report: dict[str, Any]) -> list[dict[str, Any]]:
     def overall(key: str) -> Quantity:
         return lambda scores: (scores["overall"][key], "")
 
+    def worst_class(per_class: dict[str, Scores], key: str, badness: Callable[[float], float]) -> str | None:
+        """The class whose `key` is worst; None when a class has no value."""
+        if any(m[key] is None for m in per_class.values()):
+            return None
+        return max(per_class, key=lambda c: badness(per_class[c][key]))
+
     def worst(key: str, badness: Callable[[float], float]) -> Quantity:
         def pick(scores: Scores) -> tuple[float | None, str]:
             per_class = scores["per_class"]
-            if any(m[key] is None for m in per_class.values()):
-                return None, ""
-            name = max(per_class, key=lambda c: badness(per_class[c][key]))
-            return per_class[name][key], f"worst: {name}"
+            name = worst_class(per_class, key, badness)
+            return (None, "") if name is None else (per_class[name][key], f"worst: {name}")
         return pick
 
     def size_worst(scores: Scores) -> tuple[float | None, str]:
         """The worst class's size ratio; the detail adds its 2-standard-error margin and how many classes lie
         outside the tolerance by more than theirs (out for certain, not by the samples' chance)."""
-        value, detail = worst("occupied_ratio", lambda v: abs(v - 1))(scores)
         per_class = scores["per_class"]
-        if value is None or any(m.get("occupied_ratio_se") is None for m in per_class.values()):
+        name = worst_class(per_class, "occupied_ratio", lambda v: abs(v - 1))
+        if name is None:
+            return None, ""
+        value, detail = per_class[name]["occupied_ratio"], f"worst: {name}"
+        if any(m.get("occupied_ratio_se") is None for m in per_class.values()):
             return value, detail  # one sample per class, or a report from before the standard error
-        name = max(per_class, key=lambda c: abs(per_class[c]["occupied_ratio"] - 1))  # the class `worst` named
         out = sum(abs(m["occupied_ratio"] - 1) - BAR_OCCUPIED_TOLERANCE > 2 * m["occupied_ratio_se"]
                   for m in per_class.values())
         return value, (f"{detail} ±{2 * per_class[name]['occupied_ratio_se']:.3f}; {out} of {len(per_class)} "
