@@ -1,7 +1,8 @@
 """Labelled voxel data sets: a general in-memory container and the seeded synthetic set of ``shapes``."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import ClassVar, Self
 
@@ -98,24 +99,49 @@ class VoxelDataset(GridDataset):
         return grid * 2 - 1
 
 
+def class_counts(num_samples: int, class_names: Sequence[str],
+                 class_weights: Mapping[str, float] | None = None) -> list[int]:
+    """How many of ``num_samples`` each class gets: shares proportional to its weight (1 for a class not named in
+    ``class_weights``), rounded by largest remainder, ties to the earlier class. Without weights every class gets
+    ``num_samples // K`` and the first ``num_samples % K`` one more. Raises ValueError for an unknown class name or
+    a weight that is not a finite number > 0."""
+    weights = dict(class_weights or {})
+    unknown = sorted(set(weights) - set(class_names))
+    if unknown:
+        raise ValueError(f"class_weights: unknown class(es) {', '.join(unknown)}; the classes are "
+                         f"{', '.join(class_names)}")
+    for name, weight in weights.items():
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight < float("inf"):
+            raise ValueError(f"class_weights.{name} must be a number > 0, got {weight!r}")
+    shares = [Fraction(weights.get(name, 1)) for name in class_names]
+    quotas = [num_samples * share / sum(shares) for share in shares]
+    counts = [int(quota) for quota in quotas]
+    by_remainder = sorted(range(len(quotas)), key=lambda k: (counts[k] - quotas[k], k))
+    for k in by_remainder[:num_samples - sum(counts)]:
+        counts[k] += 1
+    return counts
+
+
 def make_synthetic_dataset(
     num_samples: int,
     resolution: int = 16,
     seed: int = 0,
     only_mask: bool = False,
     classes: Sequence[str] | None = None,
+    class_weights: Mapping[str, float] | None = None,
 ) -> VoxelDataset:
-    """A shuffled, class-balanced set of ``shapes`` objects, identical for identical arguments.
+    """A shuffled set of ``shapes`` objects, identical for identical arguments.
 
-    Every class gets ``num_samples // K`` samples (the first ``num_samples % K`` classes one more). The
-    i-th of a class's n samples has its main hue in stratum ``(i + offset) / n`` of the hue wheel (random
-    per-class offset, uniform jitter within the stratum), so colours are spread evenly in every class.
-    ``only_mask`` keeps just the alpha channel: voxels [N, 1, R, R, R]. The set keeps every object's main hue.
+    Classes are balanced unless ``class_weights`` (class name -> relative weight, 1 where unnamed) gives some a
+    larger share (``class_counts``). The i-th of a class's n samples has its main hue in stratum
+    ``(i + offset) / n`` of the hue wheel (random per-class offset, uniform jitter within the stratum), so colours
+    are spread evenly in every class. ``only_mask`` keeps just the alpha channel: voxels [N, 1, R, R, R]. The set
+    keeps every object's main hue.
     """
     class_names = list(CLASS_NAMES if classes is None else classes)
     num_classes = len(class_names)
     seeds = np.random.SeedSequence(seed).spawn(num_classes + 1)
-    counts = [num_samples // num_classes + (k < num_samples % num_classes) for k in range(num_classes)]
+    counts = class_counts(num_samples, class_names, class_weights)
     labels = np.random.default_rng(seeds[-1]).permutation(np.repeat(np.arange(num_classes), counts))
     voxels = np.empty((num_samples, 1 if only_mask else 4) + (resolution,) * 3, dtype=np.float32)
     main_hues = np.empty(num_samples, dtype=np.float32)

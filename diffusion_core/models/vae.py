@@ -139,11 +139,18 @@ class VoxelVAE(nn.Module):
         """z [B, latent_channels, r, r, r] -> x [B, C, R, R, R] in model space [-1, 1] (see module docstring)."""
         return logits_to_model_space(self.decode_logits(z))
 
-    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """Reparameterised pass: x [B, C, R, R, R] -> (logits [B, C, R, R, R], mean, logvar)."""
+    def forward(self, x: Tensor, generator: torch.Generator | None = None,
+                latent_noise_std: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Reparameterised pass: x [B, C, R, R, R] -> (logits [B, C, R, R, R], mean, logvar). `latent_noise_std`
+        [latent_channels]: Gaussian noise of that std per channel added to the sampled latent before decoding (a
+        decoder trained to decode latents a little off the encoder's, as a sampler's are)."""
         mean, logvar = self.encode(x)
         noise = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-        return self.decode_logits(mean + torch.exp(0.5 * logvar) * noise), mean, logvar
+        z = mean + torch.exp(0.5 * logvar) * noise
+        if latent_noise_std is not None:
+            extra = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+            z = z + latent_noise_std.view(1, -1, 1, 1, 1).to(z) * extra
+        return self.decode_logits(z), mean, logvar
 
 
 def logits_to_model_space(logits: Tensor) -> Tensor:

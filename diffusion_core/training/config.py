@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ..models.checkpoint import read_checkpoint_config
 from ..diffusion.gaussian import DiffusionConfig
+from ..data.dataset import class_counts
 from ..data.shapes import CLASS_NAMES
 from ..models.unet import UNetConfig
 from ..models.vae import VAEConfig
@@ -40,6 +41,12 @@ class DataConfig:
     seed: int = 0
     only_mask: bool = False
     vae_checkpoint: str | None = None
+    class_weights: dict[str, float] | None = None
+    """Class name -> relative share of the set (1 where unnamed; data.dataset.class_counts), e.g. a stage that
+    shows the model more of the classes it draws worst. None: every class the same share."""
+
+    def __post_init__(self) -> None:
+        class_counts(self.num_samples, CLASS_NAMES, self.class_weights)
 
     @property
     def channels(self) -> int:

@@ -138,7 +138,8 @@ class _Trainer(TrainingLoop):
         latents = self.out_dir / LATENTS_NAME
         if self.info.is_main and not (resume and path.exists()):
             d = self.cfg.data
-            dataset = make_synthetic_dataset(d.num_samples, resolution=d.resolution, seed=d.seed, only_mask=d.only_mask)
+            dataset = make_synthetic_dataset(d.num_samples, resolution=d.resolution, seed=d.seed, only_mask=d.only_mask,
+                                             class_weights=d.class_weights)
             _save_atomic(dataset, path)
         if self.info.is_main and self.codec is not None and not (resume and latents.exists()):
             _save_atomic(encode_dataset(self.codec.cpu(), VoxelDataset.load(path)), latents)

@@ -81,12 +81,20 @@ class VAETrainConfig:
     """Start from the VAE of this checkpoint (a VAE run's, or a latent model's embedded one), not random weights."""
     freeze_encoder: bool = False
     """Train the decoder only (needs init_from): the encoder, its latents and their normalisation stay init_from's."""
+    latent_noise: float = 0.0
+    """Std of Gaussian noise added to the latent before the decoder in training, in units of init_from's latent
+    normalisation (the denoiser's space; needs freeze_encoder): a decoder for the sampler's latents, which lie further
+    from the encoder's than a round trip's (scripts/latent_offset.py)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", replace(self.model, in_channels=self.data.channels))
         self.model.latent_resolution(self.data.resolution)  # validates divisibility
         if self.freeze_encoder and self.init_from is None:
             raise ValueError("freeze_encoder needs init_from: the encoder whose latents are kept")
+        if not 0.0 <= self.latent_noise < float("inf"):
+            raise ValueError(f"latent_noise must be a finite number >= 0, got {self.latent_noise}")
+        if self.latent_noise > 0 and not self.freeze_encoder:
+            raise ValueError("latent_noise needs freeze_encoder: the noise is in units of init_from's fixed latents")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,9 +105,11 @@ class VAETrainConfig:
 
 
 def vae_losses(vae: VoxelVAE, x: torch.Tensor, loss_cfg: VAELossConfig,
-               generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-    """x [B, C, R, R, R] in [-1, 1] -> dict of [B] tensors: loss, bce, rgb, kl, iou."""
-    logits, mean, logvar = vae(x, generator)
+               generator: torch.Generator | None = None,
+               latent_noise_std: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """x [B, C, R, R, R] in [-1, 1] -> dict of [B] tensors: loss, bce, rgb, kl, iou. `latent_noise_std`
+    [latent_channels]: VoxelVAE.forward's extra latent noise (None: none)."""
+    logits, mean, logvar = vae(x, generator, latent_noise_std)
     target = (x + 1) / 2
     occ = target[:, -1:]
     bce = F.binary_cross_entropy_with_logits(logits[:, -1:], occ, reduction="none").flatten(1).mean(1)
@@ -164,7 +174,8 @@ class _VAETrainer(TrainingLoop):
         write_config(out_dir, cfg.to_dict())
         self.cfg, self.out_dir = cfg, out_dir
         d = cfg.data
-        self.train_set = make_synthetic_dataset(d.num_samples, d.resolution, seed=d.seed, only_mask=d.only_mask)
+        self.train_set = make_synthetic_dataset(d.num_samples, d.resolution, seed=d.seed, only_mask=d.only_mask,
+                                               class_weights=d.class_weights)
         self.heldout = heldout_set(cfg)
         torch.manual_seed(cfg.seed)
         self.vae = VoxelVAE(cfg.model)
@@ -174,6 +185,7 @@ class _VAETrainer(TrainingLoop):
                 raise ValueError(f"init_from {cfg.init_from}: its VAE config {self.source.config} is not model {cfg.model}")
             self.vae.load_state_dict(self.source.vae.state_dict())
         self.vae.encoder.requires_grad_(not cfg.freeze_encoder)
+        self.latent_noise_std = None if cfg.latent_noise == 0 else cfg.latent_noise * self.source.scale.float()
         self.params = [p for p in self.vae.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
         self.scores: dict[str, float] = {}
@@ -193,7 +205,7 @@ class _VAETrainer(TrainingLoop):
         x = torch.from_numpy(self.train_set.voxels[idx] * 2 - 1)
         for group in self.optimizer.param_groups:
             group["lr"] = _lr(cfg.optim, self.step)
-        losses = vae_losses(self.vae, x, cfg.loss, gen)
+        losses = vae_losses(self.vae, x, cfg.loss, gen, self.latent_noise_std)
         self.optimizer.zero_grad(set_to_none=True)
         losses["loss"].mean().backward()
         torch.nn.utils.clip_grad_norm_(self.params, cfg.optim.grad_clip)

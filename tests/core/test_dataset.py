@@ -1,9 +1,9 @@
-"""Synthetic data set: balance, hue stratification, reproducibility, mask mode, item range, npz round trip."""
+"""Synthetic data set: balance, class weights, hue stratification, reproducibility, mask mode, item range, npz round trip."""
 import numpy as np
 import pytest
 import torch
 
-from diffusion_core.data.dataset import VoxelDataset, make_synthetic_dataset
+from diffusion_core.data.dataset import VoxelDataset, class_counts, make_synthetic_dataset
 from diffusion_core.data.shapes import CLASS_NAMES
 
 
@@ -18,6 +18,38 @@ def test_balanced_and_shuffled():
 def test_uneven_count_differs_by_at_most_one():
     counts = np.bincount(make_synthetic_dataset(7, classes=["cube", "mug", "tree"]).labels)
     assert sorted(counts) == [2, 2, 3]
+
+
+@pytest.mark.parametrize("num_samples, names", [(10000, CLASS_NAMES), (13, ["a", "b", "c"]), (12, ["a", "b", "c"]),
+                                                (100, list("abcdefg")), (5, CLASS_NAMES)])
+def test_class_counts_without_weights_or_with_equal_weights_are_the_balanced_split(num_samples, names):
+    k = len(names)
+    balanced = [num_samples // k + (i < num_samples % k) for i in range(k)]
+    assert class_counts(num_samples, names) == balanced
+    assert class_counts(num_samples, names, {name: 2.5 for name in names}) == balanced
+
+
+def test_class_counts_follow_the_weights_by_largest_remainder():
+    assert class_counts(10, ["a", "b", "c"], {"b": 3}) == [2, 6, 2]
+    assert class_counts(11, ["a", "b", "c"], {"b": 3}) == [2, 7, 2]  # quotas 2.2, 6.6, 2.2
+    assert class_counts(12, ["a", "b", "c"], {"b": 3}) == [3, 7, 2]  # 2.4, 7.2, 2.4: the tie goes to "a"
+    assert class_counts(10000, CLASS_NAMES, {"table": 3, "chair": 3})[CLASS_NAMES.index("table")] == 1500
+
+
+@pytest.mark.parametrize("weights, message", [({"tabel": 2}, "unknown class"), ({"cube": 0}, "cube must be"),
+                                              ({"cube": -1}, "cube must be"), ({"cube": float("nan")}, "cube must"),
+                                              ({"cube": float("inf")}, "cube must"), ({"cube": True}, "cube must"),
+                                              ({"cube": "2"}, "cube must")])
+def test_class_counts_reject_bad_weights(weights, message):
+    with pytest.raises(ValueError, match=message):
+        class_counts(100, CLASS_NAMES, weights)
+
+
+def test_weighted_set_draws_the_weighted_class_more_and_keeps_its_hues_stratified():
+    ds = make_synthetic_dataset(40, seed=3, classes=["cube", "mug"], class_weights={"cube": 3})
+    np.testing.assert_array_equal(np.bincount(ds.labels), [30, 10])
+    cube_hues = np.sort(ds.hues[ds.labels == 0])
+    assert len(np.unique(np.floor(cube_hues * 30))) >= 20  # evenly spread over the 30 strata, as unweighted
 
 
 def test_hues_are_stratified_within_a_class():

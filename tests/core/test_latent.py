@@ -15,6 +15,7 @@ from diffusion_core.models.latent import LatentCodec, LatentDataset, encode_data
 from diffusion_core.pipeline import VoxelGenerator
 from diffusion_core.training.diffusion_trainer import main as train_main
 from diffusion_core.training.config import TrainConfig
+from diffusion_core.training import vae_trainer
 from diffusion_core.training.vae_trainer import VAETrainConfig
 from diffusion_core.training.vae_trainer import main as vae_main
 
@@ -191,3 +192,39 @@ def test_a_decoder_trained_alone_goes_into_the_latent_model(runs, tmp_path):
         swap_decoder(runs / "vae" / "ckpt_last.safetensors", run, tmp_path / "refused.safetensors")
     with pytest.raises(ValueError, match="freeze_encoder needs init_from"):
         VAETrainConfig.from_dict({"freeze_encoder": True})
+
+
+def test_a_decoder_trained_on_noisy_latents_sees_noise_in_the_models_normalised_units(runs, tmp_path, monkeypatch):
+    """latent_noise adds Gaussian noise of latent_noise x the model's latent scale (per channel) to the decoder's input
+    in training, and only there: the trainer's std is that product, a zero std changes nothing, the run keeps the
+    encoder and its normalisation."""
+    model = runs / "latent" / "model_ema_fp16.safetensors"
+    config = {**TINY_VAE, "data": {**TINY_VAE["data"], "seed": 5}, "init_from": str(model), "freeze_encoder": True,
+              "latent_noise": 0.5, "optim": {**TINY_VAE["optim"], "steps": 2}}
+    (tmp_path / "noisy.json").write_text(json.dumps(config))
+    stds = []
+    real_losses = vae_trainer.vae_losses
+
+    def recording_losses(vae, x, loss_cfg, generator=None, latent_noise_std=None):
+        stds.append(latent_noise_std)
+        return real_losses(vae, x, loss_cfg, generator, latent_noise_std)
+
+    monkeypatch.setattr(vae_trainer, "vae_losses", recording_losses)
+    vae_main(["--config", str(tmp_path / "noisy.json"), "--out", str(tmp_path / "noisy")])
+    source = LatentCodec.from_checkpoint(load_checkpoint(model))
+    assert len(stds) == 2 and all(torch.allclose(std, 0.5 * source.scale.float()) for std in stds)
+    trained = LatentCodec.from_checkpoint(load_checkpoint(tmp_path / "noisy" / "ckpt_last.safetensors"))
+    assert VAETrainConfig.from_dict(load_checkpoint(tmp_path / "noisy" / "ckpt_last.safetensors")
+                                    .config["train"]).latent_noise == 0.5
+    assert torch.equal(trained.scale, source.scale) and torch.equal(trained.shift, source.shift)
+    vae = trained.vae
+    x = torch.from_numpy(make_synthetic_dataset(2, resolution=16, seed=9).voxels * 2 - 1)
+    plain = vae(x, torch.Generator().manual_seed(0))[0]
+    zero = vae(x, torch.Generator().manual_seed(0), torch.zeros_like(source.scale))[0]
+    noisy = vae(x, torch.Generator().manual_seed(0), 0.5 * source.scale)[0]
+    assert torch.equal(plain, zero) and not torch.allclose(plain, noisy)
+    for bad, message in (({"latent_noise": 0.1}, "latent_noise needs freeze_encoder"),
+                         ({"latent_noise": -0.1}, "latent_noise must be"),
+                         ({"latent_noise": float("nan")}, "latent_noise must be")):
+        with pytest.raises(ValueError, match=message):
+            VAETrainConfig.from_dict(bad)

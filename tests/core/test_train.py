@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -45,11 +46,25 @@ def test_config_files_load_and_derive_the_model_fields():
         (("optim.cooldown_steps", "7"), "cooldown_steps"),  # tiny_test has 6 steps
         (("optim.min_timestep", "50"), "min_timestep"),  # tiny_test has 50 timesteps
         (("optim.min_timestep", "-1"), "min_timestep"),
+        (("data.class_weights", '{"tabel": 2}'), "unknown class"),
+        (("data.class_weights", '{"table": 0}'), "class_weights.table must be a number > 0"),
     ],
 )
 def test_bad_configs_are_rejected(override, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig.from_dict(apply_overrides(json.loads(TINY.read_text()), [override]))
+
+
+def test_the_run_builds_its_set_with_the_class_weights(tmp_path):
+    run = tmp_path / "weighted"
+    main(["--config", str(TINY), "--out", str(run), "--data.num_samples", "40", "--optim.steps", "1",
+          "--data.class_weights", '{"chair": 5, "stool": 0.5}'])
+    with np.load(run / "dataset.npz") as f:
+        counts = np.bincount(f["labels"], minlength=len(CLASS_NAMES))
+    weights = np.array([{"chair": 5, "stool": 0.5}.get(name, 1) for name in CLASS_NAMES])
+    assert counts.sum() == 40 and np.abs(counts - 40 * weights / weights.sum()).max() < 1
+    assert counts[CLASS_NAMES.index("chair")] == 11  # quota 10.26: the one sample left over (largest remainder)
+    assert TrainConfig.load(run / "config.json").data.class_weights == {"chair": 5, "stool": 0.5}
 
 
 def test_overfits_one_batch_and_writes_the_run_directory(tmp_path):
