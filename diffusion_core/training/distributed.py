@@ -6,6 +6,7 @@ data order and per-step seeds that make resumed and sharded runs reproducible.
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -74,7 +75,11 @@ def all_reduce_sum(tensor: torch.Tensor, info: DistInfo) -> torch.Tensor:
 
 
 def shutdown(info: DistInfo) -> None:
+    """Leave the process group. Garbage is collected first: a trainer in a reference cycle keeps its DDP wrapper,
+    and with it the group, alive past destroy_process_group, to be torn down at some later collection, possibly
+    during interpreter shutdown, where gloo's threads can abort the process."""
     if info.enabled and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -42,12 +42,13 @@ def test_ranks_take_disjoint_slices_of_the_same_seeded_batches():
 
 def test_two_process_gloo_run_keeps_ranks_in_sync(tmp_path):
     """torchrun launches two CPU processes; each trains through diffusion_core.training.diffusion_trainer.train and
-    writes a hash of its final weights; rank 0 alone writes the run directory."""
+    writes a hash of its final weights; rank 0 alone writes the run directory; no DDP wrapper (which holds the
+    process group) outlives train's shutdown of the group."""
     run, hashes = tmp_path / "run", tmp_path / "hashes"
     hashes.mkdir()
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(f"""
-        import os, sys
+        import gc, os, sys
         import torch
         sys.path.insert(0, {str(REPO)!r})
         sys.path.insert(0, {str(Path(__file__).parent)!r})
@@ -58,8 +59,10 @@ def test_two_process_gloo_run_keeps_ranks_in_sync(tmp_path):
         base = TrainConfig.load({str(REPO / "configs" / "tiny_test.json")!r}).to_dict()
         cfg = TrainConfig.from_dict(apply_overrides(base, [("optim.steps", "4"), ("optim.label_dropout", "0.5")]))
         model = train(cfg, {str(run)!r})
+        gc.disable()  # what is still alive now was kept past train's shutdown of the process group
+        wrappers = [o for o in gc.get_objects() if isinstance(o, torch.nn.parallel.DistributedDataParallel)]
         with open(os.path.join({str(hashes)!r}, "rank" + os.environ["RANK"]), "w") as f:
-            f.write(state_hash(model.state_dict()))
+            f.write(state_hash(model.state_dict()) + " wrappers alive: " + str(len(wrappers)))
     """))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
@@ -67,7 +70,8 @@ def test_two_process_gloo_run_keeps_ranks_in_sync(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     rank0, rank1 = (hashes / "rank0").read_text(), (hashes / "rank1").read_text()
-    assert rank0 == rank1
+    assert rank0 == rank1 and rank0.endswith(" wrappers alive: 0")  # the group was not kept alive past shutdown
+    rank0 = rank0.split()[0]
     ckpt = load_checkpoint(run / "ckpt_last.safetensors")
     assert ckpt.step == 4 and ckpt.extra["world_size"] == 2
     assert state_hash(ckpt.model_state) == rank0
