@@ -37,6 +37,7 @@ from .models.checkpoint import load_checkpoint
 from .models.cpu_graph import SmallBatchGraphs, graphs_enabled
 from .models.hue import calibrated_hues, own_hues, validate_hue, validate_hue_calibration
 from .models.latent import LatentCodec
+from .models.reencode import reencode, validate_reencode
 from .models.unet import UNet3D, UNetConfig, run_cpu_batch_of_one_as_two
 
 Precision = Literal["auto", "bf16", "fp32"]
@@ -101,14 +102,16 @@ class VoxelGenerator:
     ready to sample (inference only). `clip_x0`: the bound of every x_0 prediction (DiffusionConfig.x0_clip);
     `guidance_interval`: the noise levels (sigma) where guidance runs (samplers.step_guidance; None: every
     step); `spacing`: how the steps spread over the timeline (samplers.sampling_timesteps; "trailing"); `hue_calibration`:
-    a colour model's measured hue offsets (models.hue.calibrated_hues; None: the hues given as they are). All four may be
-    set, e.g. to sweep them (`eval --clip-x0`, `--guidance-interval`, `--spacing`) or to measure the raw response
-    (scripts/calibrate_hue.py)."""
+    a colour model's measured hue offsets (models.hue.calibrated_hues; None: the hues given as they are); `reencode`: a
+    latent model's decode-encode round trips before the last decode (models.reencode; 0: none). All five may be
+    set, e.g. to sweep them (`eval --clip-x0`, `--guidance-interval`, `--spacing`, `--reencode`) or to measure the raw
+    response (scripts/calibrate_hue.py)."""
 
     def __init__(self, model: nn.Module, diffusion: GaussianDiffusion, class_names: Sequence[str],
                  unet_config: UNetConfig, model_name: str, device: torch.device,
                  codec: LatentCodec | None = None, precision: Precision | None = None,
-                 clip_x0: float | None = None, hue_calibration: Sequence[float] | None = None) -> None:
+                 clip_x0: float | None = None, hue_calibration: Sequence[float] | None = None,
+                 reencode: int = 0) -> None:
         self.clip_x0 = DiffusionConfig(clip_x0=clip_x0).x0_clip(latent=codec is not None)
         self.hue_calibration = None if hue_calibration is None else validate_hue_calibration(hue_calibration)
         self.guidance_interval: tuple[float, float] | None = None
@@ -126,6 +129,7 @@ class VoxelGenerator:
         self.hue_conditional = unet_config.hue_conditional
         self.device = device
         self.codec = codec
+        self.set_reencode(reencode)
         self._decoder = None if codec is None else _FastInference(_Decoder(codec.eval()), self.bf16)
         if unet_config.num_classes != len(self.class_names):
             raise ValueError(f"model has {unet_config.num_classes} classes but {len(self.class_names)} class names")
@@ -146,7 +150,14 @@ class VoxelGenerator:
         name = ckpt.extra.get("model_name") or Path(path).stem
         codec = LatentCodec.from_checkpoint(ckpt).to(device) if "vae" in ckpt.config else None
         return cls(model, diffusion, ckpt.class_names, unet_config, name, device, codec, precision,
-                   diffusion_config.clip_x0, ckpt.extra.get("hue_calibration"))
+                   diffusion_config.clip_x0, ckpt.extra.get("hue_calibration"), ckpt.extra.get("reencode", 0))
+
+    def set_reencode(self, rounds: int) -> None:
+        """How many decode-encode round trips a latent model's samples take before the last decode
+        (models.reencode; 0: none). ValueError for a bad count, or any round trip for a model without a VAE."""
+        if validate_reencode(rounds) and self.codec is None:
+            raise ValueError(f"model {self.model_name!r} has no VAE to re-encode through (reencode must be 0)")
+        self.reencode = int(rounds)
 
     @property
     def max_steps(self) -> int:
@@ -239,12 +250,12 @@ class VoxelGenerator:
         """Samples [N, *sample_shape] in model space -> float32 voxels [N, channels, R, R, R] in [0, 1].
 
         Latent models decode the whole batch through the VAE in one call (samples never interact: its GroupNorms
-        are per sample, so a sample's voxels depend on its batch only through float rounding); their alpha is
-        the decoder's occupancy probability. With an `edit` that has a region, every voxel outside the region is
+        are per sample, so a sample's voxels depend on its batch only through float rounding), after the model's
+        `reencode` round trips; their alpha is the decoder's occupancy probability. With an `edit` that has a region, every voxel outside the region is
         the edit's init, exactly."""
         if self._decoder is not None:
             with torch.inference_mode():
-                x = self._decoder(x.to(self.device))
+                x = self._decoder(reencode(x.to(self.device), self._decoder, self.codec.encode, self.reencode))
         voxels = to_voxels(x)
         if edit is not None and edit.region is not None:  # outside the region: init, exactly
             voxels = np.where(edit.region[:, None], voxels, edit.init.astype(np.float32))

@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sweep-guidance", type=_floats, default="1,2,3,5")
     p.add_argument("--clip-x0", type=float, default=None,
                    help="clip x0 predictions at +-this (default: the checkpoint's diffusion.clip_x0, see README)")
+    p.add_argument("--reencode", type=int, default=None,
+                   help="a latent model's decode-encode round trips before the last decode (default: the "
+                        "checkpoint's; README \"Re-encoding the sampled latents\")")
     p.add_argument("--spacing", choices=SPACINGS, default="trailing",
                    help="how the steps spread over the timeline: evenly in t (trailing, what every model samples "
                         "with) or in log-SNR (README \"Steps spread evenly in log-SNR (tried)\")")
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = EvalSettings(n_per_class=args.n_per_class, steps=args.steps, sampler=args.sampler, eta=args.eta,
                                 guidance=args.guidance, alpha_threshold=args.alpha_threshold, join_parts=args.join_parts,
-                                seed=args.seed, clip_x0=args.clip_x0, spacing=args.spacing,
+                                seed=args.seed, clip_x0=args.clip_x0, reencode=args.reencode, spacing=args.spacing,
                                 guidance_interval=None if args.guidance_interval is None else tuple(args.guidance_interval),
                                 reference_seed=args.reference_seed, batch_size=args.batch_size,
                                 gallery_columns=args.gallery_columns, size_shapes=args.size_shapes)

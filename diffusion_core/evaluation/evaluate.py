@@ -54,6 +54,7 @@ class EvalSettings:
     alpha_threshold: float = DEFAULT_ALPHA_THRESHOLD
     join_parts: bool = DEFAULT_JOIN_PARTS  # as the server: pieces joined along confident voxels
     clip_x0: float | None = None  # the samplers' x0 clip; None: the checkpoint's (DiffusionConfig.x0_clip)
+    reencode: int | None = None  # a latent model's round trips before the last decode; None: the checkpoint's
     spacing: Spacing = "trailing"  # how the steps spread over the timeline (samplers.sampling_timesteps)
     guidance_interval: tuple[float, float] | None = None  # guide where sigma in (low, high]; None: every step
     seed: int = 0  # sample j of class k gets seed + k * n_per_class + j
@@ -111,6 +112,7 @@ def evaluate(checkpoint: str | os.PathLike, classifier: str | os.PathLike, out_d
         "sample_seeds": {name: seeds[labels == k].tolist() for k, name in enumerate(names)},
         "sampling_seconds": round(seconds, 2),
         "clip_x0": ctx.generator.clip_x0,
+        "reencode": ctx.generator.reencode,
         "join_floor": JOIN_ALPHA_FLOOR if settings.join_parts else None,
         **_timeline(ctx.generator, settings),
         "model": _score(ctx, voxels, labels, settings.alpha_threshold),
@@ -159,6 +161,8 @@ def _context(checkpoint: str | os.PathLike, classifier: str | os.PathLike, setti
         if not settings.clip_x0 > 0:
             raise ValueError(f"clip_x0 must be positive, got {settings.clip_x0}")
         generator.clip_x0 = float(settings.clip_x0)
+    if settings.reencode is not None:
+        generator.set_reencode(settings.reencode)
     if settings.spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {settings.spacing!r}")
     generator.spacing = settings.spacing
@@ -219,6 +223,12 @@ def _timeline(generator: VoxelGenerator, settings: EvalSettings) -> dict[str, An
     guided = [t for t in timesteps if samplers.step_guidance(float(diffusion.alphas_cumprod[t]), settings.guidance,
                                                              generator.guidance_interval) == settings.guidance]
     return {"first_timestep": first, "guided_timesteps": guided}
+
+
+def _reencode_text(report: dict[str, Any]) -> str:
+    """"latents re-encoded 1× before decoding, " (empty for none, and for reports from before the field)."""
+    rounds = report.get("reencode", 0)
+    return f"latents re-encoded {rounds}× before decoding, " if rounds else ""
 
 
 def _guided_text(report: dict[str, Any]) -> str:
@@ -360,7 +370,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         f"- checkpoint: `{report['checkpoint']}`",
         f"- sampling: {s['sampler']}, {s['steps']} steps, eta {s['eta']:g}, guidance {s['guidance']:g}; "
         f"{s['n_per_class']} samples per class (seeds from {s['seed']}), alpha threshold {s['alpha_threshold']:g}, "
-        f"{_joined_text(report)}, x₀ clipped at ±{report['clip_x0']:g}, "
+        f"{_joined_text(report)}, x₀ clipped at ±{report['clip_x0']:g}, {_reencode_text(report)}"
         f"from t = {report['first_timestep']} ({s['spacing']} spacing), {_guided_text(report)}; "
         f"{report['sampling_seconds']:.1f} s sampling",
         f"- reference (\"data\"): synthetic seed {report['reference_seeds'][0]}; ref-vs-ref baseline: seed "

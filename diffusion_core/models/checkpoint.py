@@ -22,6 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import save as safetensors_bytes
 
 from .hue import validate_hue_calibration
+from .reencode import validate_reencode
 
 FORMAT_VERSION = 1
 _META_KEY = "voxel_diffusion"
@@ -125,12 +126,14 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 def export_inference_checkpoint(
     src: str | os.PathLike, dst: str | os.PathLike, dtype: torch.dtype | None = torch.float16,
     clip_x0: float | None = None, model_name: str | None = None, hue_calibration: Sequence[float] | None = None,
+    reencode: int | None = None,
 ) -> None:
     """Keep only the inference weights (EMA if present) and any embedded codec (CODEC_PREFIX extras),
     cast to `dtype` (None: as stored), plus config and names; `clip_x0` (> 0) rewrites the sampling clip diffusion.clip_x0
     on the way (the one diffusion field that is a sampling choice, see DiffusionConfig); `model_name` (non-empty)
     replaces the name a server lists the model under (by default the training run's); `hue_calibration` sets a
-    colour model's hue offsets (models.hue.calibrated_hues; kept from `src` when not given).
+    colour model's hue offsets (models.hue.calibrated_hues; kept from `src` when not given); `reencode` sets a latent
+    model's round trips before the last decode (models.reencode; kept from `src` when not given).
 
     The result has no optimizer state or raw weights: about 1/6 of a float32 training checkpoint
     in float16, small enough to bundle in git. VoxelGenerator loads it like any other checkpoint.
@@ -139,6 +142,8 @@ def export_inference_checkpoint(
     if model_name is not None and not model_name.strip():
         raise ValueError("model_name must not be empty")
     ckpt = load_checkpoint(src)
+    if reencode is not None and validate_reencode(reencode) and "vae" not in ckpt.config:
+        raise ValueError("reencode needs a latent model (one with an embedded VAE)")
     if clip_x0 is not None:
         if not clip_x0 > 0:
             raise ValueError(f"clip_x0 must be positive, got {clip_x0}")
@@ -158,9 +163,10 @@ def export_inference_checkpoint(
         config=ckpt.config,
         class_names=ckpt.class_names,
         step=ckpt.step,
-        extra={**{k: v for k, v in ckpt.extra.items() if k in ("model_name", "hue_calibration")},
+        extra={**{k: v for k, v in ckpt.extra.items() if k in ("model_name", "hue_calibration", "reencode")},
                **({} if model_name is None else {"model_name": model_name}),
                **({} if hue_calibration is None else {"hue_calibration": validate_hue_calibration(list(hue_calibration))}),
+               **({} if reencode is None else {"reencode": validate_reencode(reencode)}),
                **codec},
     )
 

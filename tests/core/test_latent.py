@@ -130,6 +130,30 @@ def test_latent_x0_predictions_are_clipped_at_the_generators_bound(runs):
     assert float(steps[0].pred_x0.abs().max()) == pytest.approx(0.25)  # the bound is reached, so it acts
 
 
+def test_a_model_file_asks_for_round_trips_through_its_vae_before_the_last_decode(runs, tmp_path):
+    path = tmp_path / "reencode.safetensors"
+    export_inference_checkpoint(runs / "latent" / "ckpt_last.safetensors", path, dtype=None)
+    plain = VoxelGenerator.from_checkpoint(path, precision="fp32")
+    assert plain.reencode == 0
+    z = list(plain.generate_progressive([0, 1], [3, 4], steps=3))[-1].x_t
+    export_inference_checkpoint(path, path, dtype=None, reencode=1)  # as scripts/set_model_fields.py --reencode 1
+    assert load_checkpoint(path).extra["reencode"] == 1
+    once = VoxelGenerator.from_checkpoint(path, precision="fp32")
+    assert once.reencode == 1
+    with torch.no_grad():
+        by_hand = once.codec.decode(once.codec.encode(once.codec.decode(z).clamp(-1, 1)))
+    voxels = once.to_voxels(z)
+    np.testing.assert_allclose(voxels, ((by_hand + 1) / 2).clamp(0, 1).numpy(), atol=1e-5)
+    assert np.abs(voxels - plain.to_voxels(z)).max() > 1e-3  # the round trip changes what is decoded
+    np.testing.assert_array_equal(once.generate([0, 1], [3, 4], steps=3), voxels)  # generate decodes the same way
+    export_inference_checkpoint(path, path, dtype=None, clip_x0=3)
+    assert load_checkpoint(path).extra["reencode"] == 1  # kept when other fields are rewritten
+    for bad in (-1, 4, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="reencode must be an integer from 0 to 3"):
+            once.set_reencode(bad)
+    assert once.reencode == 1
+
+
 def test_exported_latent_checkpoint_is_self_contained(runs, tmp_path):
     src = runs / "latent" / "ckpt_last.safetensors"
     dst = tmp_path / "export.safetensors"

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from diffusion_core.diffusion import samplers
+from diffusion_core.models.checkpoint import load_checkpoint, save_checkpoint
 from diffusion_core.pipeline import VoxelGenerator, to_voxels
 from tests.tiny_models import save_tiny_checkpoint
 
@@ -23,6 +24,19 @@ def generator(tmp_path_factory) -> VoxelGenerator:
 def test_attributes_come_from_the_checkpoint(generator):
     assert (generator.class_names, generator.resolution, generator.channels) == (CLASSES, 8, 4)
     assert generator.model_name == "tiny"
+
+
+def test_a_model_without_a_vae_refuses_round_trips_through_one(generator, tmp_path):
+    with pytest.raises(ValueError, match="has no VAE to re-encode through"):
+        generator.set_reencode(1)
+    generator.set_reencode(0)
+    path = tmp_path / "bad.safetensors"
+    save_tiny_checkpoint(path, CLASSES)
+    ckpt = load_checkpoint(path)
+    save_checkpoint(path, model_state=ckpt.model_state, ema_state=ckpt.ema_state, config=ckpt.config,
+                    class_names=ckpt.class_names, step=ckpt.step, extra={**ckpt.extra, "reencode": 2})
+    with pytest.raises(ValueError, match="has no VAE to re-encode through"):  # a file that asks for it anyway
+        VoxelGenerator.from_checkpoint(path)
 
 
 def test_generate_shape_range_and_determinism(generator):
