@@ -86,15 +86,17 @@ class _FastInference(nn.Module):
             return self.model(x, *args, **kwargs)
 
 
-class _Decoder(nn.Module):
-    """A LatentCodec's decode as a module (what _FastInference wraps): latents [B, C_lat, r, r, r] -> model space."""
+class _CodecPass(nn.Module):
+    """One direction of a LatentCodec as a module (what _FastInference wraps): "decode", latents [B, C_lat, r, r, r]
+    -> model space [B, C, R, R, R], or "encode", the reverse."""
 
-    def __init__(self, codec: LatentCodec) -> None:
+    def __init__(self, codec: LatentCodec, direction: Literal["encode", "decode"]) -> None:
         super().__init__()
         self.codec = codec
+        self.direction = direction
 
-    def forward(self, z: Tensor) -> Tensor:
-        return run_cpu_batch_of_one_as_two(self.codec.decode, z)
+    def forward(self, x: Tensor) -> Tensor:
+        return run_cpu_batch_of_one_as_two(getattr(self.codec, self.direction), x)
 
 
 class VoxelGenerator:
@@ -130,7 +132,9 @@ class VoxelGenerator:
         self.device = device
         self.codec = codec
         self.set_reencode(reencode)
-        self._decoder = None if codec is None else _FastInference(_Decoder(codec.eval()), self.bf16)
+        self._decoder, self._encoder = (None, None) if codec is None else (
+            _FastInference(_CodecPass(codec.eval(), "decode"), self.bf16),
+            _FastInference(_CodecPass(codec, "encode"), self.bf16))
         if unet_config.num_classes != len(self.class_names):
             raise ValueError(f"model has {unet_config.num_classes} classes but {len(self.class_names)} class names")
 
@@ -251,11 +255,11 @@ class VoxelGenerator:
 
         Latent models decode the whole batch through the VAE in one call (samples never interact: its GroupNorms
         are per sample, so a sample's voxels depend on its batch only through float rounding), after the model's
-        `reencode` round trips; their alpha is the decoder's occupancy probability. With an `edit` that has a region, every voxel outside the region is
-        the edit's init, exactly."""
+        `reencode` round trips; their alpha is the decoder's occupancy probability. With an `edit` that has a
+        region, every voxel outside the region is the edit's init, exactly."""
         if self._decoder is not None:
             with torch.inference_mode():
-                x = self._decoder(reencode(x.to(self.device), self._decoder, self.codec.encode, self.reencode))
+                x = self._decoder(reencode(x.to(self.device), self._decoder, self._encoder, self.reencode))
         voxels = to_voxels(x)
         if edit is not None and edit.region is not None:  # outside the region: init, exactly
             voxels = np.where(edit.region[:, None], voxels, edit.init.astype(np.float32))

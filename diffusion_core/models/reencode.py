@@ -3,8 +3,9 @@
 The denoiser's latents lie further from the VAE's own (the encodings of what they decode to) than real shapes'
 latents do (scripts/latent_offset.py), and the decoder leaves more of their voxels undecided (alpha between 0.1
 and the threshold), mostly at thin parts. One round trip z <- E(D(z)) (the encoder's posterior mean of the decoded
-grid, alpha as the decoder's probability) puts a sample on the encoder's latents, which the decoder decodes as
-decisively as real shapes'. A model file's `reencode` extra is how many round trips its samples take (0: none).
+grid, alpha as the decoder's probability) puts a sample on the encoder's latents, which the decoder decodes more
+decisively (the 32^3 model: undecided voxels 11.5% -> 8%, thin classes 4-7 points fuller). A model file's
+`reencode` extra is how many round trips its samples take (0: none).
 """
 from __future__ import annotations
 
