@@ -159,9 +159,7 @@ class VoxelGenerator:
     def set_reencode(self, rounds: int) -> None:
         """How many decode-encode round trips a latent model's samples take before the last decode
         (models.reencode; 0: none). ValueError for a bad count, or any round trip for a model without a VAE."""
-        if validate_reencode(rounds) and self.codec is None:
-            raise ValueError(f"model {self.model_name!r} has no VAE to re-encode through (reencode must be 0)")
-        self.reencode = int(rounds)
+        self.reencode = validate_reencode(rounds, latent=self.codec is not None)
 
     @property
     def max_steps(self) -> int:

@@ -17,15 +17,17 @@ import torch
 from torch import Tensor
 
 from diffusion_core.data.dataset import make_synthetic_dataset
+from diffusion_core.models.reencode import reencode
 from diffusion_core.pipeline import VoxelGenerator
 
 DATA_SEED = 9005
 
 
 def reencode_offset(generator: VoxelGenerator, z: Tensor) -> Tensor:
-    """Normalised latents z [N, C_lat, r, r, r] -> z minus the encoding of their decoding, same shape."""
+    """Normalised latents z [N, C_lat, r, r, r] -> z minus the encoding of their decoding (one models.reencode round
+    trip), same shape."""
     with torch.inference_mode():
-        return z - generator.codec.encode(generator.codec.decode(z))
+        return z - reencode(z, generator.codec.decode, generator.codec.encode, 1)
 
 
 def rms_per_object(offset: Tensor) -> Tensor:

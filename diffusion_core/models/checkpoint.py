@@ -142,8 +142,8 @@ def export_inference_checkpoint(
     if model_name is not None and not model_name.strip():
         raise ValueError("model_name must not be empty")
     ckpt = load_checkpoint(src)
-    if reencode is not None and validate_reencode(reencode) and "vae" not in ckpt.config:
-        raise ValueError("reencode needs a latent model (one with an embedded VAE)")
+    if reencode is not None:
+        reencode = validate_reencode(reencode, latent="vae" in ckpt.config)
     if clip_x0 is not None:
         if not clip_x0 > 0:
             raise ValueError(f"clip_x0 must be positive, got {clip_x0}")
@@ -166,7 +166,7 @@ def export_inference_checkpoint(
         extra={**{k: v for k, v in ckpt.extra.items() if k in ("model_name", "hue_calibration", "reencode")},
                **({} if model_name is None else {"model_name": model_name}),
                **({} if hue_calibration is None else {"hue_calibration": validate_hue_calibration(list(hue_calibration))}),
-               **({} if reencode is None else {"reencode": validate_reencode(reencode)}),
+               **({} if reencode is None else {"reencode": reencode}),
                **codec},
     )
 

@@ -18,10 +18,14 @@ MAX_REENCODE = 3
 """The most round trips a model file may ask for (each costs one encoder and one decoder pass)."""
 
 
-def validate_reencode(value: object) -> int:
-    """A model file's (or eval's) `reencode`: an integer in [0, MAX_REENCODE]; ValueError otherwise."""
+def validate_reencode(value: object, latent: bool = True) -> int:
+    """A model file's (or eval's) `reencode`: an integer in [0, MAX_REENCODE], and 0 for a model without a VAE
+    (`latent` False); ValueError otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= MAX_REENCODE:
         raise ValueError(f"reencode must be an integer from 0 to {MAX_REENCODE}, got {value!r}")
+    if value and not latent:
+        raise ValueError(f"reencode {value} needs a latent model; this one has no VAE to re-encode through "
+                         "(reencode must be 0)")
     return int(value)
 
 

@@ -169,7 +169,7 @@ def test_export_may_rename_the_model(tmp_path):
 def test_only_a_latent_model_is_given_round_trips_through_a_vae(tmp_path):
     src = tmp_path / "src.safetensors"
     save_checkpoint(src, model_state={}, ema_state={"w": torch.ones(2)}, config={"unet": {}}, class_names=["a"], step=1)
-    with pytest.raises(ValueError, match="reencode needs a latent model"):
+    with pytest.raises(ValueError, match="reencode 1 needs a latent model"):
         export_inference_checkpoint(src, tmp_path / "bad.safetensors", reencode=1)
     with pytest.raises(ValueError, match="reencode must be an integer"):
         export_inference_checkpoint(src, tmp_path / "bad.safetensors", reencode=-1)

@@ -130,7 +130,8 @@ def test_cli_runs_and_reports_bad_settings_in_one_line(tiny_checkpoint, tiny_cla
     assert json.loads((tmp_path / "report.json").read_text())["reencode"] == 0 and "re-encoded" not in \
         (tmp_path / "report.md").read_text()
     assert cli_main(common + ["--reencode", "1"]) == 1  # a voxel-space model has no VAE to re-encode through
-    assert capsys.readouterr().err == "error: model 'tiny' has no VAE to re-encode through (reencode must be 0)\n"
+    assert capsys.readouterr().err == ("error: reencode 1 needs a latent model; this one has no VAE to re-encode "
+                                       "through (reencode must be 0)\n")
 
 
 def test_cli_guides_only_the_steps_in_the_guidance_interval(tiny_checkpoint, tiny_classifier, tmp_path, capsys):
